@@ -1,0 +1,1 @@
+"""The `lambdaflow` command: a thin argparse front end over the library."""

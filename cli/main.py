@@ -1,0 +1,49 @@
+"""Entry point of the `lambdaflow` command.
+
+Each subcommand lives in its own module under `cli/` and exposes `register(subparsers)`, which
+adds its parser and sets `func` to a callable taking the parsed arguments and returning an exit
+code. This module only dispatches and turns lambdaflow errors into messages and exit codes —
+the one place in the project that does so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Subcommand modules, imported lazily so `lambdaflow --help` stays fast.
+_COMMAND_MODULES = ("cli.deploy", "cli.local_lambda", "cli.sh")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lambdaflow", description="Run Python and Unix pipelines on AWS Lambda."
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lambdaflow.errors import LambdaflowError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LambdaflowError as exc:
+        print(f"lambdaflow: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
