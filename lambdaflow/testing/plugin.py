@@ -1,0 +1,5 @@
+"""pytest fixtures shipped with lambdaflow (loaded through the `pytest11` entry point).
+
+Every import of an optional test dependency happens inside a fixture, so loading this plugin
+costs nothing for users who never use the fixtures.
+"""
