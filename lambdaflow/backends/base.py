@@ -1,0 +1,34 @@
+"""The one interface every transport implements."""
+
+from __future__ import annotations
+
+import abc
+
+#: AWS Lambda's limit on a synchronous request or response payload.
+LAMBDA_SYNC_LIMIT = 6 * 1024 * 1024
+
+
+class Backend(abc.ABC):
+    """Carries agent events to workers.
+
+    `invoke` is called concurrently from the executor's dispatcher threads, at most
+    `max_workers` at a time; it blocks until the agent's response dict is back and raises a
+    `lambdaflow.errors.TaskError` subclass (with the event's task id) when the platform fails:
+    the worker died (`WorkerCrashed`), ran past `timeout` seconds (`TaskTimeout`), ran out of
+    memory (`OutOfMemory`), the service refused it (`Throttled`, `FunctionError`).
+    User exceptions are not platform failures: they come back inside the response.
+    """
+
+    #: Largest event or response, in serialized bytes, that travels inline; larger task
+    #: payloads and results spill to storage.
+    inline_limit: int = LAMBDA_SYNC_LIMIT
+
+    #: Whether a task that failed with a platform error may be sent again safely.
+    retryable_errors: tuple[type[BaseException], ...] = ()
+
+    @abc.abstractmethod
+    def invoke(self, event: dict, *, timeout: float) -> dict:
+        """Run one event on a worker and return the agent's response."""
+
+    def close(self) -> None:
+        """Release workers, connections and threads. Idempotent."""

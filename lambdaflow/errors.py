@@ -1,0 +1,89 @@
+"""Every exception lambdaflow raises of its own.
+
+User exceptions are never wrapped: they come back from `Future.result()` as themselves, with the
+remote traceback attached as `__cause__` (a `RemoteTraceback`). The classes below are for what
+goes wrong around user code — in the platform, the transport or the configuration — and each
+carries the id of the task it concerns when there is one.
+"""
+
+from __future__ import annotations
+
+
+class LambdaflowError(Exception):
+    """Root of lambdaflow's own exceptions."""
+
+
+class ConfigError(LambdaflowError, ValueError):
+    """An argument or `LAMBDAFLOW_*` setting is invalid; the message says what is allowed."""
+
+
+class SerializationError(LambdaflowError, TypeError):
+    """A callable, its arguments or its result could not be pickled or unpickled."""
+
+
+class TaskError(LambdaflowError):
+    """A platform failure of one task. `task_id` names the task."""
+
+    def __init__(self, message: str, *, task_id: str | None = None):
+        self.task_id = task_id
+        super().__init__(f"{message} (task {task_id})" if task_id else message)
+
+
+class WorkerCrashed(TaskError):
+    """The worker process running the task died (killed, segfault, exit) before answering."""
+
+
+class TaskTimeout(TaskError, TimeoutError):
+    """The task ran past its timeout and its worker was stopped."""
+
+
+class OutOfMemory(TaskError, MemoryError):
+    """The worker ran out of its memory limit while running the task."""
+
+
+class Throttled(TaskError):
+    """The service kept refusing the invocation (HTTP 429) past the retry policy."""
+
+
+class FunctionError(TaskError):
+    """The function failed outside user code: init/import errors, runtime errors.
+
+    `error_type` is Lambda's errorType (e.g. ``Runtime.ImportModuleError``) and `log_tail` the
+    last lines of the function's log when the backend returned them.
+    """
+
+    def __init__(self, message: str, *, task_id: str | None = None, error_type: str = "",
+                 log_tail: str = ""):
+        self.error_type = error_type
+        self.log_tail = log_tail
+        super().__init__(message, task_id=task_id)
+
+
+class ProtocolMismatch(TaskError):
+    """Client and agent disagree on the wire version or the Python minor version."""
+
+
+class RemoteError(TaskError):
+    """A user exception that could not be sent back as itself (it did not pickle).
+
+    `remote_type` is the qualified name of the original type.
+    """
+
+    def __init__(self, message: str, *, task_id: str | None = None, remote_type: str = ""):
+        self.remote_type = remote_type
+        super().__init__(message, task_id=task_id)
+
+
+class RemoteTraceback(Exception):
+    """Carries the formatted traceback of the worker; set as a user exception's __cause__."""
+
+    def __init__(self, tb: str):
+        self.tb = tb
+        super().__init__(tb)
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.tb}"""'
+
+
+class BrokenExecutor(LambdaflowError):
+    """The executor can no longer run tasks (its backend failed for good)."""
