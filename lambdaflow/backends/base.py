@@ -23,9 +23,6 @@ class Backend(abc.ABC):
     #: payloads and results spill to storage.
     inline_limit: int = LAMBDA_SYNC_LIMIT
 
-    #: Whether a task that failed with a platform error may be sent again safely.
-    retryable_errors: tuple[type[BaseException], ...] = ()
-
     @abc.abstractmethod
     def invoke(self, event: dict, *, timeout: float) -> dict:
         """Run one event on a worker and return the agent's response."""
