@@ -11,17 +11,27 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
 #: Each stream keeps at most this much of its tail in the response.
 TAIL_BYTES = 64 * 1024
+
+
+def _spool_file():
+    """An anonymous file for captured output (memfd on Linux: no tempfile import, no disk)."""
+    try:
+        fd = os.memfd_create("lambdaflow-capture")
+    except (AttributeError, OSError):  # not Linux: fall back to a temporary file
+        import tempfile
+
+        return tempfile.TemporaryFile()
+    return open(fd, "w+b")
 
 
 class _Stream:
     def __init__(self, fd: int, pyfile):
         self.fd = fd
         self.pyfile = pyfile
-        self.spool = tempfile.TemporaryFile()  # reused across tasks; truncated each time
+        self.spool = _spool_file()  # reused across tasks; truncated each time
         self.saved: int | None = None
 
     def start(self) -> None:

@@ -13,7 +13,7 @@ import sys
 import time
 
 from lambdaflow.agent import handler as agent
-from lambdaflow.backends.local import FRAME_HEADER
+from lambdaflow.backends._frames import FRAME_HEADER
 
 
 class _Context:

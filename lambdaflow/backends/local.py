@@ -2,8 +2,7 @@
 
 Each worker is a `python -m lambdaflow.backends._worker` process, reused across tasks like a
 warm Lambda container, calling the agent's handler on exactly the JSON event Lambda would get.
-Events and responses travel over a pair of pipes as frames: a header (body length, deadline in
-epoch seconds or 0) then the JSON body.
+Events and responses travel over a pair of pipes as frames (`_frames.py`).
 
 A worker that dies mid-task (killed, segfault, out of memory) fails that task with
 `WorkerCrashed` and is replaced on the next invoke; a task past its timeout gets its worker
@@ -15,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import struct
 import subprocess
 import sys
 import threading
@@ -23,12 +21,11 @@ import time
 
 import lambdaflow
 from lambdaflow import process
+from lambdaflow.backends._frames import FRAME_HEADER
 from lambdaflow.backends.base import LAMBDA_SYNC_LIMIT, Backend
 from lambdaflow.errors import ConfigError, TaskTimeout, WorkerCrashed
 
-FRAME_HEADER = struct.Struct(">Id")
-
-# How long a worker that was asked to exit (its request pipe closed) may take before it is killed.
+# How long a worker whose pipe broke may take to exit by itself, so its exit status tells why.
 _EXIT_GRACE_SECONDS = 2.0
 
 
@@ -84,19 +81,14 @@ class _Worker:
         return WorkerCrashed(f"the worker (pid {self.proc.pid}) {how} while running the task",
                              task_id=task_id)
 
-    def stop(self, grace: float = 0.0) -> None:
-        """Close the pipes and end the process: politely within `grace` seconds, else SIGKILL."""
+    def stop(self) -> None:
+        """Kill the process and close the pipes. An idle worker holds nothing worth waiting for."""
+        process.kill(self.proc)
         for stream in (self._requests, self._responses):
             try:
                 stream.close()
             except BrokenPipeError:
                 pass
-        if grace:
-            try:
-                self.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
-        process.kill(self.proc)
 
 
 class LocalBackend(Backend):
@@ -128,7 +120,7 @@ class LocalBackend(Backend):
         with self._lock:
             self._busy.discard(worker)
             if self._closed:
-                worker.stop(_EXIT_GRACE_SECONDS)
+                worker.stop()
             else:
                 self._idle.append(worker)
         return response
@@ -158,7 +150,7 @@ class LocalBackend(Backend):
             self._closed = True
             idle, self._idle = self._idle, []
         for worker in idle:
-            worker.stop(_EXIT_GRACE_SECONDS)
+            worker.stop()
 
 
 def _worker_env() -> dict:
