@@ -130,14 +130,16 @@ def _encode_error(exc: BaseException, event: dict) -> dict:
     import traceback  # only failing tasks pay for it
 
     fields["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    try:
-        serializer = wire.serializer_module(event.get("serializer", "cloudpickle"))
-        exc.__traceback__ = None  # frames do not pickle; the text above carries them
-        data = serializer.dumps(exc)
-        serializer.loads(data)  # some exceptions pickle but cannot be rebuilt; check here
+    serializer = wire.serializer_module(event.get("serializer", "cloudpickle"))
+    exc.__traceback__ = None  # frames do not pickle; the text above carries them
+    for candidate in (exc, wire.ExceptionByParts(exc)):
+        try:
+            data = serializer.dumps(candidate)
+            serializer.loads(data)  # some exceptions pickle but cannot be rebuilt; check here
+        except Exception:  # noqa: BLE001 — try the next form; None means type and message only
+            continue
         fields["pickled"] = wire.b64encode(data)
-    except Exception:  # noqa: BLE001 — any failure means: send type and message only
-        fields["pickled"] = None
+        break
     return fields
 
 

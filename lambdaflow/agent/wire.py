@@ -35,3 +35,25 @@ def b64decode(text: str) -> bytes:
 def encoded_size(raw_size: int) -> int:
     """Length of the base64 text for `raw_size` bytes."""
     return 4 * ((raw_size + 2) // 3)
+
+
+def rebuild_exception(cls, args: tuple, state: dict) -> BaseException:
+    """Recreate an exception without calling its `__init__` (which may take other arguments)."""
+    exc = BaseException.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
+class ExceptionByParts:
+    """Pickles an exception as (class, args, __dict__) for classes whose default reduction fails.
+
+    `Exception.__reduce__` rebuilds with ``cls(*self.args)``, which breaks for the common
+    ``def __init__(self, account, missing): super().__init__(f"…")`` pattern.
+    """
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+    def __reduce__(self):
+        return rebuild_exception, (type(self.exc), self.exc.args, dict(self.exc.__dict__))
