@@ -29,6 +29,15 @@ from lambdaflow.errors import ConfigError, TaskTimeout, WorkerCrashed
 _EXIT_GRACE_SECONDS = 2.0
 
 
+_READ_SIZE = 1 << 16
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 class _Worker:
     """One worker process and its two pipes. Used by one dispatcher thread at a time."""
 
@@ -44,32 +53,38 @@ class _Worker:
         finally:
             os.close(request_r)
             os.close(response_w)
-        self._requests = open(self._request_w, "wb")
-        self._responses = open(self._response_r, "rb")
         self._poll = select.poll()
         self._poll.register(self._response_r, select.POLLIN)
 
     def call(self, event: dict, timeout: float | None) -> dict:
+        # Raw os.read/os.write: one system call each way for a typical small task. Every call
+        # releases the GIL, and with several dispatcher threads each release can cost a switch.
         task_id = event.get("task_id")
         deadline = time.time() + timeout if timeout else 0.0
         body = json.dumps(event, separators=(",", ":")).encode()
         try:
-            self._requests.write(FRAME_HEADER.pack(len(body), deadline) + body)
-            self._requests.flush()
+            _write_all(self._request_w, FRAME_HEADER.pack(len(body), deadline) + body)
         except BrokenPipeError:
             raise self._crashed(task_id) from None
-        if not self._poll.poll(None if not timeout else max(0, deadline - time.time()) * 1000):
+        if timeout and not self._poll.poll(max(0.0, deadline - time.time()) * 1000):
             self.stop()
             raise TaskTimeout(f"the task ran past its {timeout:g} s timeout and its worker "
                               f"(pid {self.proc.pid}) was stopped", task_id=task_id)
-        header = self._responses.read(FRAME_HEADER.size)
-        if len(header) < FRAME_HEADER.size:
-            raise self._crashed(task_id)
-        length, _ = FRAME_HEADER.unpack(header)
-        body = self._responses.read(length)
-        if len(body) < length:
-            raise self._crashed(task_id)
-        return json.loads(body)
+        data = os.read(self._response_r, _READ_SIZE)
+        while len(data) < FRAME_HEADER.size:
+            more = os.read(self._response_r, _READ_SIZE)
+            if not more:
+                raise self._crashed(task_id)
+            data += more
+        length, _ = FRAME_HEADER.unpack_from(data)
+        chunks, received = [data[FRAME_HEADER.size:]], len(data) - FRAME_HEADER.size
+        while received < length:
+            more = os.read(self._response_r, max(_READ_SIZE, length - received))
+            if not more:
+                raise self._crashed(task_id)
+            chunks.append(more)
+            received += len(more)
+        return json.loads(b"".join(chunks))
 
     def _crashed(self, task_id) -> WorkerCrashed:
         try:
@@ -84,11 +99,11 @@ class _Worker:
     def stop(self) -> None:
         """Kill the process and close the pipes. An idle worker holds nothing worth waiting for."""
         process.kill(self.proc)
-        for stream in (self._requests, self._responses):
+        for fd in (self._request_w, self._response_r):
             try:
-                stream.close()
-            except BrokenPipeError:
-                pass
+                os.close(fd)
+            except OSError:
+                pass  # already closed by an earlier stop()
 
 
 class LocalBackend(Backend):
