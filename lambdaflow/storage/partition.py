@@ -69,13 +69,17 @@ def _check_positive_int(name: str, value: object) -> None:
 
 
 def owned_chunks(open_range: OpenRange, start: int, end: int, *,
-                 lookahead: int = LOOKAHEAD, block: int = BLOCK,
-                 chunk: int = CHUNK) -> Iterator[bytes]:
+                 lookahead: int | None = None, block: int | None = None,
+                 chunk: int | None = None) -> Iterator[bytes]:
     """Yield, in pieces of at most `chunk` bytes, exactly the lines range ``[start, end)`` owns.
 
     `open_range(a, b)` must return a readable binary stream of the object's bytes ``[a, b)``,
-    shorter only at the end of the object (and empty when ``a`` is at or past it).
+    shorter only at the end of the object (and empty when ``a`` is at or past it). The sizes
+    default to the module's constants, read at call time.
     """
+    lookahead = LOOKAHEAD if lookahead is None else lookahead
+    block = BLOCK if block is None else block
+    chunk = CHUNK if chunk is None else chunk
     if not 0 <= start <= end:
         raise ValueError(f"invalid range [{start}, {end})")
     if start == end:
@@ -135,7 +139,7 @@ def _forward(open_range: OpenRange, pos: int, first_end: int, block: int,
         if pos < req_end:
             return  # a short block: the object ends here
         req_end = pos + block
-        block = min(block * 2, MAX_BLOCK)
+        block = max(block, min(block * 2, MAX_BLOCK))
 
 
 class OwnedReader(io.RawIOBase):
