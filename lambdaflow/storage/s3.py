@@ -166,8 +166,8 @@ class RetryPolicy:
     def retrying(self, sleep: Callable[[float], None] = time.sleep) -> tenacity.Retrying:
         return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts),
-            wait=tenacity.wait_exponential_jitter(initial=self.initial, max=self.maximum,
-                                                  jitter=self.initial),
+            wait=(tenacity.wait_exponential(multiplier=self.initial, max=self.maximum)
+                  + tenacity.wait_random(0, self.initial)),
             retry=tenacity.retry_if_exception(is_transient),
             sleep=sleep,
             reraise=True,

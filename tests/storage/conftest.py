@@ -4,7 +4,6 @@ LAMBDAFLOW_TEST_S3_BUCKET is set). Tests name objects f"{root}/name"."""
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import pytest
@@ -21,14 +20,6 @@ class Root:
 
     def __format__(self, spec: str) -> str:
         return format(self.url, spec)
-
-
-_names = itertools.count()
-
-
-def unique(root: Root, stem: str = "obj") -> str:
-    """A fresh object URL under `root` (hypothesis reuses one root for many examples)."""
-    return f"{root.url}/{stem}-{next(_names)}"
 
 
 @pytest.fixture(params=["path", "file", "s3"])

@@ -10,8 +10,8 @@ from hypothesis import given, settings, strategies as st
 from lambdaflow.errors import ConfigError
 from lambdaflow.storage import partition
 
-# Pieces that make the awkward cases likely: CRLF, NUL, invalid UTF-8, blank and long lines.
-PIECES = [b"\n", b"\n", b"\r\n", b"a", b"bc", b"\x00", b"\xff\xfe", b"\n\n", b"x" * 40]
+from storage_cases import PIECES, owned
+
 contents = st.lists(st.sampled_from(PIECES), max_size=60).map(b"".join)
 
 
@@ -27,23 +27,6 @@ class Memory:
         return io.BytesIO(self.data[start:end])
 
 
-def reference(data: bytes, start: int, end: int) -> list[bytes]:
-    """The lines that start inside [start, end), by the obvious slow method."""
-    out, offset = [], 0
-    for line in lf_lines(data):
-        if start <= offset < end:
-            out.append(line)
-        offset += len(line)
-    return out
-
-
-def lf_lines(data: bytes) -> list[bytes]:
-    # Not splitlines(): that also splits on \r, and only \n ends a line here.
-    parts = data.split(b"\n")
-    lines = [p + b"\n" for p in parts[:-1]]
-    return lines + ([parts[-1]] if parts[-1] else [])
-
-
 def read(data: bytes, start: int, end: int, **sizes) -> bytes:
     mem = Memory(data)
     return b"".join(partition.owned_chunks(mem.open_range, start, end, **sizes))
@@ -56,7 +39,7 @@ def test_ranges_partition_lines_exactly(data, n, lookahead, block, chunk):
     got = [read(data, s, e, lookahead=lookahead, block=block, chunk=chunk) for s, e in ranges]
     assert b"".join(got) == data
     for (s, e), out in zip(ranges, got):
-        assert out == b"".join(reference(data, s, e))
+        assert out == b"".join(owned(data, s, e))
 
 
 @settings(max_examples=200, deadline=None)
