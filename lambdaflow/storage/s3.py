@@ -208,15 +208,19 @@ class S3Storage(Storage):
     __doc__ = Storage.__doc__
 
     def __init__(self, *, client=None, retry: RetryPolicy = RetryPolicy(),
-                 sleep: Callable[[float], None] = time.sleep, part_size: int = PART_SIZE):
+                 sleep: Callable[[float], None] = time.sleep, part_size: int = PART_SIZE,
+                 page_size: int | None = None):
         """`client`: a boto3 S3 client to use instead of the shared one (tests point one at a
-        fault-injecting proxy). `sleep` is what waits between retries (tests inject it)."""
+        fault-injecting proxy). `sleep` is what waits between retries (tests inject it).
+        `page_size`: keys per listing request (None: S3's maximum, 1000)."""
         if part_size < 5 * 1024 * 1024:
             raise ConfigError(f"part_size must be >= 5 MiB (S3's minimum), got {part_size}")
         self._client = client
         self._retrying = retry.retrying(sleep)
         self.retry = retry
         self.part_size = part_size
+        self.page_size = page_size
+        self.delete_batch = min(page_size or DELETE_BATCH, DELETE_BATCH)
 
     @property
     def client(self):
@@ -264,6 +268,8 @@ class S3Storage(Storage):
 
     def _list(self, prefix: str, bucket: str, key_prefix: str) -> Iterator[str]:
         params = {"Bucket": bucket, "Prefix": key_prefix}
+        if self.page_size is not None:
+            params["MaxKeys"] = self.page_size
         while True:
             page = self.call(prefix, "list_objects_v2", **params)
             for obj in page.get("Contents", ()):
@@ -283,7 +289,7 @@ class S3Storage(Storage):
         batch: list[dict] = []
         for url in self._list(prefix, bucket, key_prefix):
             batch.append({"Key": url[start:]})
-            if len(batch) == DELETE_BATCH:
+            if len(batch) == self.delete_batch:
                 self._delete_batch(prefix, bucket, batch)
                 batch = []
         if batch:
