@@ -3,3 +3,5 @@
 Every import of an optional test dependency happens inside a fixture, so loading this plugin
 costs nothing for users who never use the fixtures.
 """
+
+from lambdaflow.testing.s3 import s3_server, s3_bucket  # noqa: F401
