@@ -73,6 +73,49 @@ class TaskStats:
     extra: dict = dataclasses.field(default_factory=dict)
 
 
+class _JobTotals:
+    """Running totals behind `LambdaExecutor.stats()`, so no future is kept for bookkeeping."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(
+            ("submitted", "completed", "failed", "cancelled", "cold_starts", "task_bytes",
+             "result_bytes", "spilled", "retries"), 0)
+        self._task_seconds_total = 0.0
+        self._task_seconds_max = 0.0
+        self._workers: set[str] = set()
+
+    def submitted(self, stats: TaskStats) -> None:
+        with self._lock:
+            self._counts["submitted"] += 1
+            self._counts["task_bytes"] += stats.task_bytes
+
+    def finished(self, future: Future) -> None:
+        stats: TaskStats = future.stats
+        with self._lock:
+            counts = self._counts
+            if future.cancelled():
+                counts["cancelled"] += 1
+                return
+            counts["completed"] += 1
+            counts["failed"] += future.exception() is not None
+            counts["spilled"] += stats.spilled
+            counts["retries"] += max(0, stats.attempts - 1)
+            if stats.started is not None and stats.finished is not None:
+                seconds = stats.finished - stats.started
+                self._task_seconds_total += seconds
+                self._task_seconds_max = max(self._task_seconds_max, seconds)
+                counts["cold_starts"] += bool(stats.cold)
+                counts["result_bytes"] += stats.result_bytes or 0
+                self._workers.add(stats.worker)
+
+    def summary(self) -> dict:
+        with self._lock:
+            return {**self._counts, "workers": len(self._workers),
+                    "task_seconds_total": self._task_seconds_total,
+                    "task_seconds_max": self._task_seconds_max}
+
+
 @dataclasses.dataclass
 class _WorkItem:
     future: Future
@@ -119,7 +162,7 @@ class LambdaExecutor(Executor):
         self._shutdown = False
         self._spill_prefix: str | None = None
         self._spill_tempdir: tempfile.TemporaryDirectory | None = None
-        self._futures: list[Future] = []
+        self._totals = _JobTotals()
         self._fn_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._created = time.time()
         _live_executors.add(self)
@@ -141,7 +184,8 @@ class LambdaExecutor(Executor):
             future: Future = Future()
             future.task_id = task_id
             future.stats = TaskStats(task_id, time.time(), size)
-            self._futures.append(future)
+            self._totals.submitted(future.stats)
+            future.add_done_callback(self._totals.finished)
             self._queue.put(_WorkItem(future, task_id, fn_text, args_bytes))
             self._adjust_thread_count()
         return future
@@ -183,28 +227,10 @@ class LambdaExecutor(Executor):
 
     def stats(self) -> dict:
         """A summary of the job so far: task counts, durations, bytes, workers, cold starts."""
-        with self._lock:
-            futures = list(self._futures)
-        done = [f for f in futures if f.done() and not f.cancelled()]
-        ran = [f.stats for f in done if f.stats.started is not None]
-        durations = [s.finished - s.started for s in ran]
-        return {
-            "job_id": self.job_id,
-            "backend": self.config.backend,
-            "submitted": len(futures),
-            "completed": len(done),
-            "failed": sum(1 for f in done if f.exception() is not None),
-            "cancelled": sum(1 for f in futures if f.cancelled()),
-            "cold_starts": sum(1 for s in ran if s.cold),
-            "workers": len({s.worker for s in ran}),
-            "task_seconds_total": sum(durations),
-            "task_seconds_max": max(durations, default=0.0),
-            "task_bytes": sum(f.stats.task_bytes for f in futures),
-            "result_bytes": sum(s.result_bytes or 0 for s in ran),
-            "spilled": sum(1 for f in futures if f.stats.spilled),
-            "retries": sum(max(0, f.stats.attempts - 1) for f in futures),
-            "wall_seconds": time.time() - self._created,
-        }
+        summary = self._totals.summary()
+        summary.update(job_id=self.job_id, backend=self.config.backend,
+                       wall_seconds=time.time() - self._created)
+        return summary
 
     # -- internals ------------------------------------------------------------------------------
 
