@@ -3,3 +3,5 @@
 Every import of an optional test dependency happens inside a fixture, so loading this plugin
 costs nothing for users who never use the fixtures.
 """
+
+from lambdaflow.testing.locallambda import local_lambda, local_lambda_clean, local_lambda_server  # noqa: F401

@@ -1,0 +1,144 @@
+"""Function management through plain boto3: create, get, list, update, tag, delete."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.locallambda.conftest import ROLE, make_zip
+
+ECHO = """
+def handler(event, context):
+    return event
+"""
+
+
+def error_code(exc_info) -> str:
+    return exc_info.value.response["Error"]["Code"]
+
+
+def test_create_reports_lambda_fields(lam, local_lambda_clean):
+    code = make_zip({"handler.py": ECHO})
+    config = lam.create_function(FunctionName="echo", Runtime="python3.12", Role=ROLE,
+                                 Handler="handler.handler", Code={"ZipFile": code},
+                                 MemorySize=256, Timeout=30, Layers=[
+                                     "arn:aws:lambda:us-east-1:123456789012:layer:x:1"])
+    assert config["CodeSha256"] == base64.b64encode(hashlib.sha256(code).digest()).decode()
+    assert config["CodeSize"] == len(code)
+    assert config["FunctionArn"] == "arn:aws:lambda:us-east-1:123456789012:function:echo"
+    assert (config["State"], config["LastUpdateStatus"]) == ("Active", "Successful")
+    assert (config["MemorySize"], config["Timeout"], config["Runtime"]) == (256, 30, "python3.12")
+    assert config["Layers"][0]["Arn"].endswith(":layer:x:1")
+    got = lam.get_function(FunctionName="echo")
+    assert got["Configuration"]["CodeSha256"] == config["CodeSha256"]
+    assert got["Code"]["RepositoryType"] == "S3"
+    with pytest.raises(ClientError) as exc:
+        lam.create_function(FunctionName="echo", Runtime="python3.12", Role=ROLE,
+                            Handler="handler.handler", Code={"ZipFile": code})
+    assert error_code(exc) == "ResourceConflictException"
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    ({"MemorySize": 64}, "MemorySize"),
+    ({"Timeout": 901}, "Timeout"),
+    ({"Runtime": "python2.7"}, "Runtime"),
+    ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "AWS_REGION"),
+    ({"Code": {"ZipFile": b"not a zip"}}, "unzip"),
+    ({"EphemeralStorage": {"Size": 100}}, "Size"),
+])
+def test_create_validates_like_lambda(local_lambda_clean, bad, fragment):
+    import boto3
+    import botocore.config
+
+    # botocore checks some ranges itself; switch that off to see what the endpoint says.
+    lam = boto3.client("lambda", config=botocore.config.Config(parameter_validation=False))
+    args = dict(FunctionName="bad", Runtime="python3.11", Role=ROLE, Handler="handler.handler",
+                Code={"ZipFile": make_zip({"handler.py": ECHO})})
+    args.update(bad)
+    with pytest.raises(ClientError) as exc:
+        lam.create_function(**args)
+    assert error_code(exc) == "InvalidParameterValueException"
+    assert fragment in exc.value.response["Error"]["Message"]
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_list_tag_untag_and_delete(lam, create):
+    names = sorted(create(ECHO, Tags={"team": "a"}) for _ in range(3))
+    listed = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    assert listed == names
+    paged = lam.get_paginator("list_functions").paginate(PaginationConfig={"PageSize": 2})
+    assert [f["FunctionName"] for page in paged for f in page["Functions"]] == names
+
+    arn = lam.get_function(FunctionName=names[0])["Configuration"]["FunctionArn"]
+    lam.tag_resource(Resource=arn, Tags={"stage": "test"})
+    assert lam.list_tags(Resource=arn)["Tags"] == {"team": "a", "stage": "test"}
+    lam.untag_resource(Resource=arn, TagKeys=["team"])
+    assert lam.list_tags(Resource=arn)["Tags"] == {"stage": "test"}
+
+    lam.delete_function(FunctionName=arn)  # functions are addressable by ARN too
+    for call in (lambda: lam.get_function(FunctionName=names[0]),
+                 lambda: lam.invoke(FunctionName=names[0], Payload=b"{}"),
+                 lambda: lam.list_tags(Resource=arn)):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error_code(exc) == "ResourceNotFoundException"
+    assert len(lam.list_functions()["Functions"]) == 2
+
+
+def test_update_configuration_reaches_the_sandbox(lam, create):
+    name = create("""
+        import os
+        def handler(event, context):
+            return {"greeting": os.environ.get("GREETING"),
+                    "memory": os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]}
+        """)
+    first = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
+    assert first == {"greeting": None, "memory": "128"}
+    lam.update_function_configuration(FunctionName=name, MemorySize=512,
+                                      Environment={"Variables": {"GREETING": "hi"}})
+    second = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
+    assert second == {"greeting": "hi", "memory": "512"}
+
+
+def test_reserved_concurrency_round_trip(lam, create):
+    name = create(ECHO)
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=name)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=3)
+    assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 3
+    assert lam.get_function(FunctionName=name)["Concurrency"] == {"ReservedConcurrentExecutions": 3}
+    lam.delete_function_concurrency(FunctionName=name)
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=name)
+    with pytest.raises(ClientError) as exc:
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=10**6)
+    assert error_code(exc) == "InvalidParameterValueException"
+
+
+def test_code_from_s3(lam, local_lambda_clean, monkeypatch):
+    """The deploy step uploads big zips to S3; the endpoint fetches them from the S3 endpoint
+    the environment configures (here moto's real server)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://{host}:{port}")
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="code")
+        code = make_zip({"handler.py": "def handler(event, context):\n    return 's3'\n"})
+        s3.put_object(Bucket="code", Key="fn.zip", Body=code)
+        lam.create_function(FunctionName="from-s3", Runtime="python3.11", Role=ROLE,
+                            Handler="handler.handler",
+                            Code={"S3Bucket": "code", "S3Key": "fn.zip"})
+        assert lam.invoke(FunctionName="from-s3")["Payload"].read() == b'"s3"'
+        with pytest.raises(ClientError) as exc:
+            lam.update_function_code(FunctionName="from-s3", S3Bucket="code", S3Key="nope.zip")
+        assert error_code(exc) == "InvalidParameterValueException"
+        assert "NoSuchKey" in exc.value.response["Error"]["Message"]
+    finally:
+        server.stop()
