@@ -123,13 +123,18 @@ class Sandbox:
         env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}",
                    PYTHONPATH=f"{code_root}{os.pathsep}{runtime_dir}",
                    TMPDIR=str(self.dir / "tmp"))
+        try:
+            with open(self.log_path, "ab") as log_file:
+                self.proc = process.spawn(
+                    [python, "-S", "-s", "-m", "awslambdaric", handler], env=env,
+                    cwd=str(code_root), memory_mb=memory_mb + ADDRESS_SPACE_SLACK_MB,
+                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+        except BaseException:
+            self._listener.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         threading.Thread(target=self._accept_loop, name=f"runtime-api-{name}",
                          daemon=True).start()
-        with open(self.log_path, "ab") as log_file:
-            self.proc = process.spawn(
-                [python, "-S", "-s", "-m", "awslambdaric", handler], env=env,
-                cwd=str(code_root), memory_mb=memory_mb + ADDRESS_SPACE_SLACK_MB,
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
         self._log = open(self.log_path, "rb")
         threading.Thread(target=self._watch, name=f"sandbox-watch-{name}",
                          daemon=True).start()

@@ -259,7 +259,8 @@ class LambdaService:
         except ApiError:
             return  # endpoint closing
         try:
-            self._run(function, payload)
+            if self.store.is_current(function):  # not deleted while it waited for a slot
+                self._run(function, payload)
         except Exception:  # a background invocation has nobody to answer; keep the story
             log.exception("local-lambda: Event invocation of %s failed", function.name)
         finally:

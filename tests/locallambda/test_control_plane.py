@@ -142,3 +142,40 @@ def test_code_from_s3(lam, local_lambda_clean, monkeypatch):
         assert "NoSuchKey" in exc.value.response["Error"]["Message"]
     finally:
         server.stop()
+
+
+def test_logs_and_code_download_extras(lam, create, local_lambda):
+    import urllib.request
+
+    name = create("def handler(event, context):\n    print('remember me')\n")
+    lam.invoke(FunctionName=name)
+    with urllib.request.urlopen(f"{local_lambda}/_local/functions/{name}/logs?lines=5") as r:
+        lines = json.loads(r.read())["lines"]
+    assert "remember me" in lines and lines[-1].startswith("REPORT RequestId:")
+    location = lam.get_function(FunctionName=name)["Code"]["Location"]
+    with urllib.request.urlopen(location) as r:
+        code = r.read()
+    sha = lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+    assert base64.b64encode(hashlib.sha256(code).digest()).decode() == sha
+
+
+def test_cli_prints_the_url_first_and_serves_until_terminated():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import boto3
+
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "local-lambda", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        client = boto3.client("lambda", endpoint_url=url, region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        assert client.list_functions()["Functions"] == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
