@@ -24,6 +24,7 @@ first uses (pytest-xdist workers, two servers) never see a half-built directory.
 
 from __future__ import annotations
 
+import compileall
 import hashlib
 import importlib.metadata
 import logging
@@ -94,6 +95,10 @@ def runtime_dir() -> Path:
     try:
         for dist in dists.values():
             _copy_distribution(dist, staging)
+        # Compile now, once: otherwise the first sandbox to import boto3 spends a second or
+        # two compiling it inside some function's timeout, and concurrent sandboxes race to
+        # write the same .pyc files.
+        compileall.compile_dir(str(staging), ddir=str(target), quiet=1)
         try:
             staging.rename(target)
         except OSError:
@@ -111,7 +116,8 @@ def _copy_distribution(dist: importlib.metadata.Distribution, dest: Path) -> Non
                           f"{dist.version} has no RECORD of its files; reinstall it with pip")
     for rel in files:
         parts = rel.parts
-        # Scripts and data live outside site-packages ('../../bin/...'); caches are rebuilt.
+        # Scripts and data live outside site-packages ('../../bin/...'); bytecode is
+        # compiled afresh for the copy.
         if not parts or parts[0] == ".." or "__pycache__" in parts:
             continue
         source = Path(dist.locate_file(rel))

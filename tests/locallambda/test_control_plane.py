@@ -130,12 +130,19 @@ def test_code_from_s3(lam, local_lambda_clean, monkeypatch):
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://{host}:{port}")
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="code")
-        code = make_zip({"handler.py": "def handler(event, context):\n    return 's3'\n"})
+        # The handler itself uses boto3 (Lambda's runtime provides it) and reaches the same
+        # S3 endpoint: the sandbox inherits AWS_ENDPOINT_URL_S3 and the credentials.
+        code = make_zip({"handler.py": """
+            import boto3
+            def handler(event, context):
+                listing = boto3.client("s3").list_objects_v2(Bucket="code")
+                return [item["Key"] for item in listing["Contents"]]
+            """})
         s3.put_object(Bucket="code", Key="fn.zip", Body=code)
         lam.create_function(FunctionName="from-s3", Runtime="python3.11", Role=ROLE,
                             Handler="handler.handler",
                             Code={"S3Bucket": "code", "S3Key": "fn.zip"})
-        assert lam.invoke(FunctionName="from-s3")["Payload"].read() == b'"s3"'
+        assert json.loads(lam.invoke(FunctionName="from-s3")["Payload"].read()) == ["fn.zip"]
         with pytest.raises(ClientError) as exc:
             lam.update_function_code(FunctionName="from-s3", S3Bucket="code", S3Key="nope.zip")
         assert error_code(exc) == "InvalidParameterValueException"
