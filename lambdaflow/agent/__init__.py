@@ -1,0 +1,5 @@
+"""The code that runs inside a worker: `lambdaflow.agent.handler.handler(event, context)`.
+
+It imports only the standard library and cloudpickle (dill when a task asks for it); spilled
+payloads pull in `lambdaflow.storage` (and boto3 for s3:// URLs) lazily.
+"""

@@ -1,0 +1,76 @@
+"""Capture what a task prints, at the file-descriptor level.
+
+Redirecting fds 1 and 2 (not just `sys.stdout`) catches output from C extensions and
+subprocesses too. What was captured is also written through to the original descriptors
+afterwards when `passthrough` is on, so a platform that collects the process's output
+(CloudWatch on Lambda) still sees it; the local backend turns it off because it echoes the
+captured text itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+#: Each stream keeps at most this much of its tail in the response.
+TAIL_BYTES = 64 * 1024
+
+
+def _spool_file():
+    """An anonymous file for captured output (memfd on Linux: no tempfile import, no disk)."""
+    try:
+        fd = os.memfd_create("lambdaflow-capture")
+    except (AttributeError, OSError):  # not Linux: fall back to a temporary file
+        import tempfile
+
+        return tempfile.TemporaryFile()
+    return open(fd, "w+b")
+
+
+class _Stream:
+    def __init__(self, fd: int, pyfile):
+        self.fd = fd
+        self.pyfile = pyfile
+        self.spool = _spool_file()  # reused across tasks; truncated each time
+        self.saved: int | None = None
+
+    def start(self) -> None:
+        self.pyfile.flush()
+        self.spool.seek(0)
+        self.spool.truncate()
+        self.saved = os.dup(self.fd)
+        os.dup2(self.spool.fileno(), self.fd)
+
+    def stop(self, passthrough: bool) -> str:
+        self.pyfile.flush()
+        os.dup2(self.saved, self.fd)
+        os.close(self.saved)
+        size = os.fstat(self.spool.fileno()).st_size
+        if size == 0:
+            return ""
+        self.spool.seek(max(0, size - TAIL_BYTES))
+        tail = self.spool.read()
+        if passthrough:
+            self.spool.seek(0)
+            while block := self.spool.read(1 << 16):
+                os.write(self.fd, block)
+        if size > TAIL_BYTES:
+            tail = b"[... %d bytes cut ...]\n" % (size - TAIL_BYTES) + tail
+        return tail.decode("utf-8", "replace")
+
+
+class OutputCapture:
+    """Context manager: `with capture: run()`, then `capture.stdout`, `capture.stderr`."""
+
+    def __init__(self, passthrough: bool = True):
+        self.passthrough = passthrough
+        self._streams = (_Stream(1, sys.stdout), _Stream(2, sys.stderr))
+        self.stdout = self.stderr = ""
+
+    def __enter__(self) -> "OutputCapture":
+        for stream in self._streams:
+            stream.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stdout, self.stderr = (s.stop(self.passthrough) for s in self._streams)

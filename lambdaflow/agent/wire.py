@@ -1,0 +1,59 @@
+"""Wire format version 1 between client and agent (documented in docs/ARCHITECTURE.md).
+
+Both sides import this module, so it stays free of anything but the standard library.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import sys
+
+WIRE_VERSION = 1
+PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+SERIALIZERS = ("cloudpickle", "dill")
+
+#: Room left in a response for everything but the result itself (stats, captured output, keys).
+RESPONSE_OVERHEAD = 192 * 1024
+
+
+def serializer_module(name: str):
+    """The pickling module named by an event's `serializer` field."""
+    if name not in SERIALIZERS:
+        raise ValueError(f"unknown serializer {name!r}; use one of {', '.join(SERIALIZERS)}")
+    return importlib.import_module(name)
+
+
+def b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def encoded_size(raw_size: int) -> int:
+    """Length of the base64 text for `raw_size` bytes."""
+    return 4 * ((raw_size + 2) // 3)
+
+
+def rebuild_exception(cls, args: tuple, state: dict) -> BaseException:
+    """Recreate an exception without calling its `__init__` (which may take other arguments)."""
+    exc = BaseException.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
+class ExceptionByParts:
+    """Pickles an exception as (class, args, __dict__) for classes whose default reduction fails.
+
+    `Exception.__reduce__` rebuilds with ``cls(*self.args)``, which breaks for the common
+    ``def __init__(self, account, missing): super().__init__(f"…")`` pattern.
+    """
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+    def __reduce__(self):
+        return rebuild_exception, (type(self.exc), self.exc.args, dict(self.exc.__dict__))

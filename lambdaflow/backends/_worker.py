@@ -1,0 +1,53 @@
+"""Main loop of a local worker process: read an event frame, call the agent, write the response.
+
+Started by `LocalBackend` as `python -m lambdaflow.backends._worker REQUEST_FD RESPONSE_FD`.
+The worker runs the very handler Lambda runs, on the same JSON; it exits when its request pipe
+closes (the client shut down or died).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from lambdaflow.agent import handler as agent
+from lambdaflow.backends._frames import FRAME_HEADER
+
+
+class _Context:
+    """The part of Lambda's context object the agent and user code may read."""
+
+    function_name = "lambdaflow-local"
+    memory_limit_in_mb = None
+
+    def __init__(self, request_id: str, deadline: float):
+        self.aws_request_id = request_id
+        self._deadline = deadline
+        self.log_stream_name = f"local:{os.getpid()}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        if not self._deadline:
+            return 2**31 - 1
+        return max(0, int((self._deadline - time.time()) * 1000))
+
+
+def main(request_fd: int, response_fd: int) -> None:
+    agent.set_output_passthrough(False)
+    requests = open(request_fd, "rb")
+    responses = open(response_fd, "wb")
+    while True:
+        header = requests.read(FRAME_HEADER.size)
+        if len(header) < FRAME_HEADER.size:
+            return  # the client closed the pipe: shut down quietly
+        length, deadline = FRAME_HEADER.unpack(header)
+        event = json.loads(requests.read(length))
+        response = agent.handler(event, _Context(str(event.get("task_id")), deadline))
+        body = json.dumps(response, separators=(",", ":")).encode()
+        responses.write(FRAME_HEADER.pack(len(body), 0.0) + body)
+        responses.flush()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))

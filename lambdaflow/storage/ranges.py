@@ -1,0 +1,58 @@
+"""`split` and `ByteRange`: the handles a map over a big object ships to its workers."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+from lambdaflow.storage import dispatch
+from lambdaflow.storage import partition
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """Bytes ``[start, end)`` of the object at `url`, and the whole lines they own.
+
+    Small and picklable (three fields), so it is cheap to ship to a worker. A range owns every
+    line that starts inside it (see `lambdaflow.storage.partition`); ``lines()`` and ``open()``
+    stream those lines with bounded memory, reading past `end` as far as the last line needs.
+    """
+
+    url: str
+    start: int
+    end: int
+
+    def __post_init__(self):
+        if not 0 <= self.start <= self.end:
+            raise ValueError(f"invalid byte range [{self.start}, {self.end}) of {self.url}")
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def open(self) -> BinaryIO:
+        """A binary stream whose bytes are exactly the lines this range owns, e.g. to pipe into
+        a subprocess's stdin. Close it (or use ``with``) to release the connection."""
+        storage = dispatch.backend(self.url)
+        chunks = partition.owned_chunks(
+            lambda a, b: storage.open_range(self.url, a, b), self.start, self.end)
+        return io.BufferedReader(partition.OwnedReader(chunks), buffer_size=partition.CHUNK)
+
+    def lines(self) -> Iterator[bytes]:
+        """The owned lines, each with its ``\\n`` (the object's last line may lack one)."""
+        with self.open() as stream:
+            yield from stream
+
+    def read(self) -> bytes:
+        """All owned lines as one bytes object (for small ranges)."""
+        with self.open() as stream:
+            return stream.read()
+
+
+def split(url: str, n: int | None = None, chunk_size: int | None = None) -> list[ByteRange]:
+    """Cut the object at `url` into newline-aligned ranges: `n` of them, or `chunk_size` bytes
+    each (give exactly one). Reading every range's lines in order gives the object back byte
+    for byte; an empty object gives one empty range."""
+    partition.plan(0, n, chunk_size)  # reject bad arguments before touching storage
+    size = dispatch.size(url)
+    return [ByteRange(url, s, e) for s, e in partition.plan(size, n, chunk_size)]

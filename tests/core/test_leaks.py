@@ -1,0 +1,38 @@
+"""10,000 tiny tasks leave no threads, processes or file descriptors behind."""
+
+import os
+import threading
+
+from lambdaflow import LambdaExecutor
+
+
+def _child_pids():
+    me = str(os.getpid())
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended while we looked
+        if fields[1] == me and fields[0] != "Z":
+            children.append(int(entry))
+    return children
+
+
+def _open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_ten_thousand_tiny_tasks_leak_nothing():
+    threads, children, fds = threading.active_count(), _child_pids(), _open_fds()
+    with LambdaExecutor(2) as ex:
+        results = list(ex.map(abs, range(-10_000, 0), chunksize=1))
+        assert ex.stats()["completed"] == 10_000
+        assert _child_pids() != children  # the workers were really processes of ours
+    assert results == list(range(10_000, 0, -1))
+    assert threading.active_count() == threads
+    assert _child_pids() == children
+    assert _open_fds() == fds
