@@ -117,38 +117,31 @@ def test_reserved_concurrency_round_trip(lam, create):
     assert error_code(exc) == "InvalidParameterValueException"
 
 
-def test_code_from_s3(lam, local_lambda_clean, monkeypatch):
+def test_code_from_s3(lam, local_lambda_clean, s3_bucket):
     """The deploy step uploads big zips to S3; the endpoint fetches them from the S3 endpoint
-    the environment configures (here moto's real server)."""
+    the environment configures (moto's real server, from the s3_bucket fixture)."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://{host}:{port}")
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="code")
-        # The handler itself uses boto3 (Lambda's runtime provides it) and reaches the same
-        # S3 endpoint: the sandbox inherits AWS_ENDPOINT_URL_S3 and the credentials.
-        code = make_zip({"handler.py": """
-            import boto3
-            def handler(event, context):
-                listing = boto3.client("s3").list_objects_v2(Bucket="code")
-                return [item["Key"] for item in listing["Contents"]]
-            """})
-        s3.put_object(Bucket="code", Key="fn.zip", Body=code)
-        lam.create_function(FunctionName="from-s3", Runtime="python3.11", Role=ROLE,
-                            Handler="handler.handler",
-                            Code={"S3Bucket": "code", "S3Key": "fn.zip"})
-        assert json.loads(lam.invoke(FunctionName="from-s3")["Payload"].read()) == ["fn.zip"]
-        with pytest.raises(ClientError) as exc:
-            lam.update_function_code(FunctionName="from-s3", S3Bucket="code", S3Key="nope.zip")
-        assert error_code(exc) == "InvalidParameterValueException"
-        assert "NoSuchKey" in exc.value.response["Error"]["Message"]
-    finally:
-        server.stop()
+    bucket, _, prefix = s3_bucket.removeprefix("s3://").partition("/")
+    key = f"{prefix}/fn.zip".lstrip("/")
+    # The handler itself uses boto3 (Lambda's runtime provides it) and reaches the same S3
+    # endpoint: the sandbox inherits AWS_ENDPOINT_URL_S3 and the credentials.
+    code = make_zip({"handler.py": """
+        import boto3
+        def handler(event, context):
+            listing = boto3.client("s3").list_objects_v2(Bucket=event["bucket"])
+            return [item["Key"] for item in listing["Contents"]]
+        """})
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=code)
+    lam.create_function(FunctionName="from-s3", Runtime="python3.11", Role=ROLE,
+                        Handler="handler.handler", Timeout=30,
+                        Code={"S3Bucket": bucket, "S3Key": key})
+    answer = lam.invoke(FunctionName="from-s3", Payload=json.dumps({"bucket": bucket}))
+    assert key in json.loads(answer["Payload"].read())
+    with pytest.raises(ClientError) as exc:
+        lam.update_function_code(FunctionName="from-s3", S3Bucket=bucket, S3Key=key + ".nope")
+    assert error_code(exc) == "InvalidParameterValueException"
+    assert "NoSuchKey" in exc.value.response["Error"]["Message"]
 
 
 def test_logs_and_code_download_extras(lam, create, local_lambda):
