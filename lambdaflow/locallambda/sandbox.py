@@ -110,6 +110,7 @@ class Sandbox:
         self.log_path = self.dir / "log"
         self.init_duration_ms: float | None = None   # set by the first GET /next
         self.cold = True
+        self.idle_since = 0.0                         # monotonic; kept by the service
         self._cond = threading.Condition()
         self._invocation: Invocation | None = None
         self._init_error: Outcome | None = None

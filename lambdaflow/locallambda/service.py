@@ -12,7 +12,9 @@ Sandboxes: each function keeps a stack of idle warm sandboxes for its current re
 invocation takes the most recently used one (its caches are the warmest) or starts a new one
 (a cold start, with ``Init Duration`` in its REPORT line). A sandbox that died, timed out or
 ran out of memory is dropped; the next invocation starts a fresh one. Idle sandboxes live until
-their function is updated or deleted, or the endpoint stops.
+their function is updated or deleted, the endpoint stops, or they sit unused for `IDLE_TTL`
+seconds (checked whenever a sandbox is returned, so a burst's extra sandboxes go away once
+traffic calms down, as Lambda reclaims idle execution environments).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ MAX_SYNC_PAYLOAD = 6 * 1024 * 1024     # RequestResponse request limit (6 MiB)
 MAX_EVENT_PAYLOAD = 1024 * 1024        # Event request limit (1 MiB since October 2025)
 LOG_TAIL_BYTES = 4096                  # LogType=Tail returns the last 4 KB
 LOG_LINES_KEPT = 2000                  # per function, for `logs()`
+IDLE_TTL = 600.0                       # seconds an unused warm sandbox is kept
 # Variables passed from the endpoint's environment into every sandbox, so code there reaches
 # the same (local) AWS endpoints with the same credentials as the endpoint itself.
 PASSTHROUGH_PREFIXES = ("AWS_ENDPOINT_URL",)
@@ -74,6 +77,7 @@ class LambdaService:
         self._unreserved_in_flight = 0
         self._logs: dict[str, collections.deque] = {}
         self._closed = False
+        self._last_sweep = time.monotonic()
 
     # -- control plane ----------------------------------------------------------------------
 
@@ -348,13 +352,25 @@ class LambdaService:
         return sandbox
 
     def _checkin(self, function: Function, sandbox: Sandbox) -> None:
+        expired = []
+        now = time.monotonic()
         with self._lock:
             current = self.store.is_current(function) and \
                 function.revision == sandbox.revision
-            if sandbox.alive and current and not self._closed:
+            keep = sandbox.alive and current and not self._closed
+            if keep:
+                sandbox.idle_since = now
                 self._idle[function.name].append(sandbox)
-                return
-        self._stop(sandbox)
+            if now - self._last_sweep > IDLE_TTL / 10:
+                self._last_sweep = now
+                for idle in self._idle.values():
+                    # Oldest first: the stack's bottom is the least recently used.
+                    while idle and now - idle[0].idle_since > IDLE_TTL:
+                        expired.append(idle.pop(0))
+        if not keep:
+            expired.append(sandbox)
+        for old in expired:
+            self._stop(old)
 
     def _stop(self, sandbox: Sandbox) -> None:
         sandbox.stop()

@@ -261,3 +261,15 @@ def test_fixture_sets_the_environment(local_lambda):
     assert os.environ["AWS_ENDPOINT_URL_LAMBDA"] == local_lambda
     with urllib.request.urlopen(f"{local_lambda}/2015-03-31/functions") as response:
         assert json.loads(response.read())["Functions"] is not None
+
+
+def test_idle_sandboxes_are_reclaimed(lam, create, monkeypatch):
+    from lambdaflow.locallambda import service
+
+    monkeypatch.setattr(service, "IDLE_TTL", 0.0)  # every other idle sandbox has expired
+    source = "import os\ndef handler(event, context):\n    return os.getpid()\n"
+    first, second = create(source), create(source)
+    pid = invoke(lam, first)[0]
+    invoke(lam, second)                 # returning this sandbox sweeps `first`'s idle one
+    again, _, log = invoke(lam, first)
+    assert again != pid and "Init Duration" in log
