@@ -18,6 +18,20 @@ Modules, top down:
 
 Process supervision (spawn with rlimits, kill a process group, describe a death) is
 `lambdaflow.process`, shared with the local backend.
+
+Where it differs from Lambda, knowingly:
+
+- Sandboxes run under this interpreter whatever the function's Runtime says (python3.10-3.13
+  are accepted and reported in ``AWS_EXECUTION_ENV``); awslambdaric's native client is built
+  for this interpreter. lambdaflow's deploy step picks the runtime from the local Python, so
+  the two agree in practice.
+- Only ``$LATEST`` exists: ``Publish`` is accepted and ignored, other qualifiers are 404.
+- Layers are recorded and echoed, not fetched; EphemeralStorage is validated, not enforced
+  (each sandbox gets its own ``TMPDIR``); the memory limit counts the runtime process's
+  resident set, not its children's.
+- A response over 6 MB answers 413 RequestEntityTooLargeException, as the issue that
+  specified this endpoint asks; real Lambda, to our knowledge, reports it inside a 200 as an
+  Unhandled ``Function.ResponseSizeTooLarge`` error.
 """
 
 from __future__ import annotations

@@ -297,6 +297,8 @@ class Sandbox:
                 inv.outcome = outcome
                 inv.finished_at = time.monotonic()
                 self._cond.notify_all()
+            if outcome.kind == "too_large":
+                self._stopping = True  # awslambdaric exits after a refused response
             return True
 
     def init_failed(self, outcome: Outcome) -> None:
@@ -304,6 +306,7 @@ class Sandbox:
             if self.init_duration_ms is None:
                 self.init_duration_ms = (time.monotonic() - self._started) * 1000
             self._init_error = outcome
+            self._stopping = True  # the runtime exits after reporting; never reuse it
             inv = self._invocation
             if inv is not None and inv.outcome is None:
                 inv.outcome = outcome
