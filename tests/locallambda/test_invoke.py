@@ -145,6 +145,8 @@ def test_missing_module_is_an_import_error_even_if_the_test_env_has_it(lam, crea
     assert payload["errorType"] == "Runtime.ImportModuleError"
     assert "No module named 'cloudpickle'" in payload["errorMessage"]
     assert "Runtime.ImportModuleError" in log
+    payload, _, log = invoke(lam, name)                         # init is retried, and fails
+    assert payload["errorType"] == "Runtime.ImportModuleError" and "Init Duration" in log
     # Only the zip, the standard library and Lambda's runtime (boto3) are importable.
     name = create("""
         import importlib.util
@@ -273,3 +275,18 @@ def test_idle_sandboxes_are_reclaimed(lam, create, monkeypatch):
     invoke(lam, second)                 # returning this sandbox sweeps `first`'s idle one
     again, _, log = invoke(lam, first)
     assert again != pid and "Init Duration" in log
+
+
+def test_concurrent_calls_get_their_own_warm_sandboxes(lam, create):
+    import concurrent.futures
+
+    name = create("""
+        import os
+        def handler(event, context):
+            return [os.getpid(), event["i"]]
+        """)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda i: invoke(lam, name, {"i": i})[:2], range(40)))
+    assert [payload[1] for payload, _ in answers] == list(range(40))
+    assert all(error is None for _, error in answers)
+    assert 1 <= len({payload[0] for payload, _ in answers}) <= 4  # reused, never over 4
