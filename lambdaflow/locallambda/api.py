@@ -73,7 +73,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         segments = [urllib.parse.unquote(s) for s in url.path.strip("/").split("/")]
         query = urllib.parse.parse_qs(url.query)
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True  # cannot tell where this request's body ends
+            self._error(ApiError(400, "InvalidRequestContentException",
+                                 "Content-Length must be an integer"))
+            return
         body = self.rfile.read(length) if length else b""
         try:
             self._route(method, segments, query, body)

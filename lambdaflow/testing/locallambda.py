@@ -10,8 +10,8 @@ talks to it::
         client.create_function(...)
 
 ``local_lambda_server`` (session): the `LocalLambda` object itself (``.logs(name)``,
-``.reset()``). ``local_lambda_clean`` (function): like ``local_lambda``, and deletes every
-function after the test. Sandboxes inherit the endpoint's ``AWS_ENDPOINT_URL*`` and
+``.reset()``). ``local_lambda_clean`` (function): like ``local_lambda``, with every function
+deleted before and after the test. Sandboxes inherit the endpoint's ``AWS_ENDPOINT_URL*`` and
 credentials when they start, so code under test reaches the same local S3 server.
 """
 
@@ -50,6 +50,7 @@ def local_lambda(local_lambda_server) -> str:
 
 @pytest.fixture
 def local_lambda_clean(local_lambda_server):
-    """The endpoint's URL; every function is deleted when the test ends."""
+    """The endpoint's URL, with no functions defined; they are deleted again afterwards."""
+    local_lambda_server.reset()  # tests on plain `local_lambda` may have left some behind
     yield local_lambda_server.url
     local_lambda_server.reset()
