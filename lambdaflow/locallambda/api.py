@@ -167,7 +167,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             case ("GET", ["2016-08-19", "account-settings"], 2, _):
                 self._json(200, service.account_settings())
             case ("GET", ["_local", "functions"], 4, "logs"):
-                lines = int(first("lines") or 100)
+                try:
+                    lines = int(first("lines") or 100)
+                except ValueError:
+                    raise ApiError(400, "InvalidParameterValueException",
+                                   "lines must be an integer") from None
                 self._json(200, {"lines": service.logs(ref, lines)})
             case ("POST", ["_local", "reset"], 2, _):
                 service.reset()
