@@ -1,6 +1,6 @@
 """Word frequency over a text file, map/reduce style, on lambdaflow's local workers.
 
-    python examples/quickstart.py [--size-mb 50] [--width 4] [--input FILE]
+    python examples/quickstart.py [--size-mb 20] [--width 4] [--input FILE]
 
 Without --input it writes a deterministic English-like text first. The file is split into
 newline-aligned byte ranges; each worker counts the words of its range, reading the bytes
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import os
 import random
 import re
@@ -26,10 +27,11 @@ WORD = re.compile(rb"[A-Za-z]+")
 
 
 def count_words(byte_range) -> collections.Counter:
-    """Runs in a worker: count the words of the lines this range owns."""
+    """Runs in a worker: count the words of the lines this range owns, a block at a time."""
     counts = collections.Counter()
-    for line in byte_range.lines():
-        counts.update(word.lower() for word in WORD.findall(line))
+    with byte_range.open() as stream:
+        while lines := stream.readlines(1 << 20):  # whole lines, about 1 MiB
+            counts.update(WORD.findall(b"".join(lines).lower()))
     return counts
 
 
@@ -37,11 +39,11 @@ def write_sample_text(path: str, size_mb: float, seed: int = 7) -> None:
     rnd = random.Random(seed)
     vocab = ["".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(1, 9)))
              for _ in range(20000)]
-    weights = [1.0 / (i + 1) for i in range(len(vocab))]
+    cum_weights = list(itertools.accumulate(1.0 / (i + 1) for i in range(len(vocab))))
     target, written = int(size_mb * 1024 * 1024), 0
     with open(path, "w") as f:
         while written < target:
-            words = rnd.choices(vocab, weights, k=4000)
+            words = rnd.choices(vocab, cum_weights=cum_weights, k=4000)
             lines = [" ".join(words[i:i + 12]).capitalize() + "." for i in range(0, 4000, 12)]
             block = "\n".join(lines) + "\n"
             f.write(block)
@@ -51,7 +53,7 @@ def write_sample_text(path: str, size_mb: float, seed: int = 7) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", help="text file or s3:// URL (default: generate one)")
-    parser.add_argument("--size-mb", type=float, default=50, help="size of the generated text")
+    parser.add_argument("--size-mb", type=float, default=20, help="size of the generated text")
     parser.add_argument("--width", type=int, default=os.cpu_count(), help="ranges and workers")
     args = parser.parse_args()
 
