@@ -1,0 +1,46 @@
+"""A Lambda-compatible local endpoint: `lambdaflow local-lambda`.
+
+It implements the part of Lambda's REST API lambdaflow uses (create/update/get/list/delete
+functions, tags, reserved concurrency, Invoke with RequestResponse/Event/DryRun and
+LogType=Tail), so unmodified boto3 talks to it through ``AWS_ENDPOINT_URL_LAMBDA``, and runs
+every function from its uploaded zip in sandbox processes under ``awslambdaric`` — the
+runtime interface client of AWS's own Python runtime — driven by this package's
+implementation of Lambda's Runtime API.
+
+Modules, top down:
+
+- `server` — `LocalLambda(host, port)`: start/stop/url, a context manager.
+- `api` — HTTP routes and Lambda's error shapes; the ``/_local`` extras (logs, reset).
+- `service` — the behaviour: functions, warm pools, concurrency and throttling, logs.
+- `functions` — validation like Lambda's, code stored and unpacked once per version.
+- `sandbox` — one awslambdaric process, its Runtime API listener, timeout and memory.
+- `runtime` — the directory that stands in for Lambda's runtime (awslambdaric, boto3).
+
+Process supervision (spawn with rlimits, kill a process group, describe a death) is
+`lambdaflow.process`, shared with the local backend.
+
+Where it differs from Lambda, knowingly:
+
+- Sandboxes run under this interpreter whatever the function's Runtime says (python3.10-3.13
+  are accepted and reported in ``AWS_EXECUTION_ENV``); awslambdaric's native client is built
+  for this interpreter. lambdaflow's deploy step picks the runtime from the local Python, so
+  the two agree in practice.
+- Only ``$LATEST`` exists: ``Publish`` is accepted and ignored, other qualifiers are 404.
+- Layers are recorded and echoed, not fetched; EphemeralStorage is validated, not enforced
+  (each sandbox gets its own ``TMPDIR``); the memory limit counts the runtime process's
+  resident set, not its children's.
+- A response over 6 MB answers 413 RequestEntityTooLargeException, as the issue that
+  specified this endpoint asks; real Lambda, to our knowledge, reports it inside a 200 as an
+  Unhandled ``Function.ResponseSizeTooLarge`` error.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LocalLambda"]
+
+
+def __getattr__(name: str):
+    if name == "LocalLambda":
+        from lambdaflow.locallambda.server import LocalLambda
+        return LocalLambda
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

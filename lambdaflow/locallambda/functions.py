@@ -1,0 +1,326 @@
+"""Function definitions: validation like Lambda's, code storage, tags, reserved concurrency.
+
+Each uploaded zip is stored once by content (``<workdir>/code/<sha256 hex>.zip``) and unpacked
+once next to it; every sandbox of that code version runs from the same unpacked directory, so a
+warm invoke never touches the zip again. A function's `revision` changes with every code or
+configuration update; sandboxes started for an older revision are retired instead of reused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import hashlib
+import re
+import threading
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lambdaflow.locallambda.apierror import ApiError, invalid, not_found
+
+ACCOUNT_ID = "123456789012"
+RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13")
+ARCHITECTURES = ("x86_64", "arm64")
+MAX_ZIPPED = 50 * 1024 * 1024          # direct upload limit; larger zips go through S3
+MAX_UNZIPPED = 262_144_000             # Lambda's deployment package limit, unzipped
+MAX_ENV_BYTES = 4096
+# Keys Lambda sets itself and refuses in a function's Environment.
+RESERVED_ENV = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+})
+_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_ARN_NAME = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$")
+_PARTIAL_ARN = re.compile(r"^\d{12}:function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$")
+_ENV_KEY = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]+$")
+
+
+def parse_name(ref: str) -> tuple[str, str | None]:
+    """Split a FunctionName (name, full or partial ARN, each maybe ':qualifier') into parts."""
+    for pattern in (_ARN_NAME, _PARTIAL_ARN):
+        match = pattern.match(ref)
+        if match:
+            return match.group(1), match.group(2)
+    name, _, qualifier = ref.partition(":")
+    if not _NAME.match(name):
+        raise ApiError(400, "ValidationException",
+                       f"1 validation error detected: Value '{ref}' at 'functionName' failed "
+                       f"to satisfy constraint: Member must be a function name or ARN "
+                       f"([a-zA-Z0-9-_], 1 to 64 characters)")
+    return name, qualifier or None
+
+
+@dataclass(frozen=True)
+class Code:
+    """One stored code version: the zip's digest and size, and where it is unpacked."""
+
+    sha256: str      # base64 of the SHA-256 digest, Lambda's CodeSha256
+    size: int
+    zip_path: Path
+    root: Path       # unpacked: the sandbox's LAMBDA_TASK_ROOT
+
+
+@dataclass
+class Function:
+    name: str
+    config: dict            # validated configuration fields, as Lambda echoes them
+    code: Code
+    tags: dict = field(default_factory=dict)
+    reserved: int | None = None
+    revision: str = field(default_factory=lambda: str(uuid.uuid4()))
+    last_modified: str = ""
+
+    def touch(self) -> None:
+        self.revision = str(uuid.uuid4())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.last_modified = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+
+    @property
+    def memory_mb(self) -> int:
+        return self.config["MemorySize"]
+
+    @property
+    def timeout(self) -> int:
+        return self.config["Timeout"]
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return self.config["Environment"]["Variables"]
+
+    def arn(self, region: str) -> str:
+        return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{self.name}"
+
+    def configuration(self, region: str) -> dict:
+        """The FunctionConfiguration document Lambda returns for this function."""
+        doc = dict(self.config)
+        doc.update({
+            "FunctionName": self.name,
+            "FunctionArn": self.arn(region),
+            "CodeSize": self.code.size,
+            "CodeSha256": self.code.sha256,
+            "LastModified": self.last_modified,
+            "Version": "$LATEST",
+            "RevisionId": self.revision,
+            "State": "Active",
+            "LastUpdateStatus": "Successful",
+            "PackageType": "Zip",
+            "TracingConfig": {"Mode": "PassThrough"},
+            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+            "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.name}"},
+        })
+        return doc
+
+
+# Fields CreateFunction and UpdateFunctionConfiguration share, with Lambda's defaults.
+_DEFAULTS = {
+    "Description": "",
+    "Timeout": 3,
+    "MemorySize": 128,
+    "Environment": {"Variables": {}},
+    "Layers": [],
+    "Architectures": ["x86_64"],
+    "EphemeralStorage": {"Size": 512},
+}
+
+
+def _int_in(body: dict, key: str, low: int, high: int) -> int:
+    value = body[key]
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise invalid(f"{key} must be an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def validate_config(body: dict, current: dict | None) -> dict:
+    """Check the configuration fields of a create/update request; return the merged config."""
+    config = dict(current) if current is not None else dict(_DEFAULTS)
+    if "Runtime" in body or current is None:
+        runtime = body.get("Runtime")
+        if runtime not in RUNTIMES:
+            raise invalid(f"Runtime must be one of {', '.join(RUNTIMES)} "
+                          f"(local-lambda runs Python functions), got {runtime!r}")
+        config["Runtime"] = runtime
+    if "Handler" in body or current is None:
+        handler = body.get("Handler")
+        if not isinstance(handler, str) or not handler or len(handler) > 128 \
+                or re.search(r"\s", handler):
+            raise invalid(f"Handler must be 'module.function' (1-128 characters, no spaces), "
+                          f"got {handler!r}")
+        config["Handler"] = handler
+    if "Role" in body or current is None:
+        role = body.get("Role")
+        if not isinstance(role, str) or not role.startswith("arn:"):
+            raise invalid(f"Role must be an IAM role ARN (any 'arn:...' string works "
+                          f"locally), got {role!r}")
+        config["Role"] = role
+    if "Description" in body:
+        if not isinstance(body["Description"], str) or len(body["Description"]) > 256:
+            raise invalid("Description must be a string of at most 256 characters")
+        config["Description"] = body["Description"]
+    if "Timeout" in body:
+        config["Timeout"] = _int_in(body, "Timeout", 1, 900)
+    if "MemorySize" in body:
+        config["MemorySize"] = _int_in(body, "MemorySize", 128, 10240)
+    if "EphemeralStorage" in body:
+        storage = body["EphemeralStorage"]
+        if not isinstance(storage, dict) or "Size" not in storage:
+            raise invalid("EphemeralStorage must be {'Size': MB}")
+        config["EphemeralStorage"] = {"Size": _int_in(storage, "Size", 512, 10240)}
+    if "Environment" in body:
+        config["Environment"] = {"Variables": _validate_environment(body["Environment"])}
+    if "Layers" in body:
+        layers = body["Layers"]
+        if not isinstance(layers, list) or len(layers) > 5 or not all(
+                isinstance(arn, str) and arn.startswith("arn:") for arn in layers):
+            raise invalid("Layers must be a list of at most 5 layer version ARNs")
+        # Recorded and echoed; local-lambda cannot fetch layer contents.
+        config["Layers"] = [{"Arn": arn, "CodeSize": 0} for arn in layers]
+    if "Architectures" in body:
+        config["Architectures"] = validate_architectures(body["Architectures"])
+    if body.get("PackageType", "Zip") != "Zip":
+        raise invalid("local-lambda runs zip packages only (PackageType 'Zip')")
+    return config
+
+
+def validate_architectures(value: object) -> list[str]:
+    if not isinstance(value, list) or len(value) != 1 or value[0] not in ARCHITECTURES:
+        raise invalid(f"Architectures must be exactly one of {list(ARCHITECTURES)}, "
+                      f"got {value!r}")
+    return list(value)
+
+
+def _validate_environment(env: object) -> dict[str, str]:
+    if not isinstance(env, dict):
+        raise invalid("Environment must be {'Variables': {NAME: value}}")
+    variables = env.get("Variables") or {}
+    if not isinstance(variables, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in variables.items()):
+        raise invalid("Environment Variables must map names to string values")
+    bad = sorted(k for k in variables if not _ENV_KEY.match(k))
+    if bad:
+        raise invalid(f"Environment variable names must match [a-zA-Z][a-zA-Z0-9_]+: {bad}")
+    reserved = sorted(k for k in variables if k in RESERVED_ENV)
+    if reserved:
+        raise invalid(
+            "Lambda was unable to configure your environment variables because the "
+            "environment variables you have provided contains reserved keys that are "
+            "currently not supported for modification. Reserved keys used in this request: "
+            + ",".join(reserved))
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in variables.items())
+    if size > MAX_ENV_BYTES:
+        raise invalid(f"Lambda was unable to configure your environment variables because "
+                      f"the environment variables you have provided exceeded the 4KB limit. "
+                      f"String measured: {size} bytes")
+    return dict(variables)
+
+
+class FunctionStore:
+    """All functions of one endpoint, and the code versions they run. Thread-safe."""
+
+    def __init__(self, workdir: Path, region: str):
+        self.region = region
+        self._code_dir = workdir / "code"
+        self._code_dir.mkdir(parents=True, exist_ok=True)
+        self._functions: dict[str, Function] = {}
+        self._lock = threading.Lock()
+        self._unpack_lock = threading.Lock()
+
+    # -- code -------------------------------------------------------------------------------
+
+    def store_code(self, data: bytes) -> Code:
+        """Keep a zip by content and unpack it once; refuse what Lambda refuses."""
+        if len(data) > MAX_ZIPPED:
+            raise ApiError(413, "RequestEntityTooLargeException",
+                           f"Zipped code is {len(data)} bytes; uploads are limited to "
+                           f"{MAX_ZIPPED} bytes. Upload larger zips to S3 and pass "
+                           f"S3Bucket/S3Key.")
+        digest = hashlib.sha256(data)
+        hexname = digest.hexdigest()
+        zip_path = self._code_dir / f"{hexname}.zip"
+        root = self._code_dir / hexname
+        with self._unpack_lock:
+            if not root.is_dir():
+                self._unpack(data, zip_path, root)
+        return Code(sha256=base64.b64encode(digest.digest()).decode(), size=len(data),
+                    zip_path=zip_path, root=root)
+
+    def _unpack(self, data: bytes, zip_path: Path, root: Path) -> None:
+        staging = root.with_name(root.name + ".tmp")
+        zip_path.write_bytes(data)
+        try:
+            with zipfile.ZipFile(zip_path) as archive:
+                unzipped = sum(info.file_size for info in archive.infolist())
+                if unzipped > MAX_UNZIPPED:
+                    raise invalid(f"Unzipped size must be smaller than {MAX_UNZIPPED} bytes "
+                                  f"(this zip unpacks to {unzipped})")
+                # extractall drops absolute paths and '..' components: no writes outside.
+                archive.extractall(staging)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+            zip_path.unlink(missing_ok=True)
+            raise invalid(f"Could not unzip uploaded file. Please check your file, then try "
+                          f"to upload again. ({exc})") from None
+        except ApiError:
+            zip_path.unlink(missing_ok=True)
+            raise
+        staging.rename(root)
+
+    # -- functions --------------------------------------------------------------------------
+
+    def get(self, ref: str) -> Function:
+        name, qualifier = parse_name(ref)
+        with self._lock:
+            function = self._functions.get(name)
+        arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
+        if function is None:
+            raise not_found("Function", arn)
+        if qualifier not in (None, "$LATEST"):
+            raise not_found("Function", f"{arn}:{qualifier}")
+        return function
+
+    def add(self, function: Function) -> None:
+        with self._lock:
+            if function.name in self._functions:
+                raise ApiError(409, "ResourceConflictException",
+                               f"Function already exist: {function.name}")
+            function.touch()
+            self._functions[function.name] = function
+
+    def remove(self, ref: str) -> Function:
+        function = self.get(ref)
+        with self._lock:
+            return self._functions.pop(function.name)
+
+    def is_current(self, function: Function) -> bool:
+        """Whether `function` is still defined (not deleted, nor deleted and re-created)."""
+        with self._lock:
+            return self._functions.get(function.name) is function
+
+    def all(self) -> list[Function]:
+        with self._lock:
+            return sorted(self._functions.values(), key=lambda f: f.name)
+
+    def by_arn(self, arn: str) -> Function:
+        """Tags address functions by ARN."""
+        match = _ARN_NAME.match(arn)
+        if not match:
+            raise ApiError(400, "ValidationException",
+                           f"1 validation error detected: Value '{arn}' at 'resource' "
+                           f"failed to satisfy constraint: Member must be a function ARN")
+        return self.get(match.group(1))
+
+
+def decode_zip(value: object) -> bytes:
+    """A ZipFile blob arrives base64-encoded in the JSON body."""
+    if not isinstance(value, str):
+        raise invalid("ZipFile must be base64-encoded zip bytes")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise invalid("ZipFile is not valid base64") from None

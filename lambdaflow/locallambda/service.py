@@ -1,0 +1,510 @@
+"""The endpoint's behaviour, free of HTTP: functions, warm sandbox pools, concurrency, logs.
+
+`api.py` turns requests into calls on `LambdaService` and its answers back into responses.
+
+Concurrency, as Lambda counts it: a function with reserved concurrency R runs at most R
+invocations at once; the others share the account limit minus every reservation. A
+synchronous invocation past its limit is refused (429 TooManyRequestsException, with
+Lambda's ``Reason``); an Event invocation is queued, as Lambda's async queue does, and runs
+when a slot frees.
+
+Sandboxes: each function keeps a stack of idle warm sandboxes for its current revision. An
+invocation takes the most recently used one (its caches are the warmest) or starts a new one
+(a cold start, with ``Init Duration`` in its REPORT line). A sandbox that died, timed out or
+ran out of memory is dropped; the next invocation starts a fresh one. Idle sandboxes live until
+their function is updated or deleted, the endpoint stops, or they sit unused for `IDLE_TTL`
+seconds (checked whenever a sandbox is returned, so a burst's extra sandboxes go away once
+traffic calms down, as Lambda reclaims idle execution environments).
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import datetime
+import json
+import logging
+import math
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lambdaflow.locallambda.apierror import ApiError, invalid
+from lambdaflow.locallambda.functions import (
+    MAX_UNZIPPED, MAX_ZIPPED, Function, FunctionStore, decode_zip, parse_name,
+    validate_architectures, validate_config)
+from lambdaflow.locallambda.sandbox import Invocation, Sandbox
+
+log = logging.getLogger(__name__)
+
+MAX_SYNC_PAYLOAD = 6 * 1024 * 1024     # RequestResponse request limit (6 MiB)
+MAX_EVENT_PAYLOAD = 1024 * 1024        # Event request limit (1 MiB since October 2025)
+LOG_TAIL_BYTES = 4096                  # LogType=Tail returns the last 4 KB
+LOG_LINES_KEPT = 2000                  # per function, for `logs()`
+IDLE_TTL = 600.0                       # seconds an unused warm sandbox is kept
+# Variables passed from the endpoint's environment into every sandbox, so code there reaches
+# the same (local) AWS endpoints with the same credentials as the endpoint itself.
+PASSTHROUGH_PREFIXES = ("AWS_ENDPOINT_URL",)
+PASSTHROUGH = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+               "AWS_CA_BUNDLE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
+
+
+@dataclass
+class InvokeResult:
+    status: int
+    body: bytes = b""
+    headers: dict = field(default_factory=dict)
+
+
+class LambdaService:
+    """Everything the endpoint does. Thread-safe; `close` stops every sandbox."""
+
+    def __init__(self, *, workdir: Path, region: str, runtime_dir: Path,
+                 account_concurrency: int = 1000, base_url: str = ""):
+        self.region = region
+        self.base_url = base_url
+        self.account_concurrency = account_concurrency
+        self.store = FunctionStore(workdir, region)
+        self._workdir = workdir
+        self._runtime_dir = runtime_dir
+        self._lock = threading.Condition()
+        self._idle: dict[str, list[Sandbox]] = collections.defaultdict(list)
+        self._live: set[Sandbox] = set()
+        self._in_flight: dict[str, int] = collections.defaultdict(int)
+        self._unreserved_in_flight = 0
+        self._logs: dict[str, collections.deque] = {}
+        self._closed = False
+        self._last_sweep = time.monotonic()
+
+    # -- control plane ----------------------------------------------------------------------
+
+    def create_function(self, body: dict) -> dict:
+        name, _ = parse_name(_required(body, "FunctionName"))
+        config = validate_config(body, None)
+        code = self.store.store_code(self._code_bytes(_required(body, "Code")))
+        tags = body.get("Tags") or {}
+        _check_tags(tags)
+        function = Function(name=name, config=config, code=code, tags=dict(tags))
+        self.store.add(function)
+        self._logs.setdefault(name, collections.deque(maxlen=LOG_LINES_KEPT))
+        return function.configuration(self.region)
+
+    def update_code(self, ref: str, body: dict) -> dict:
+        function = self.store.get(ref)
+        _check_revision(function, body)
+        if "Architectures" in body:
+            architectures = validate_architectures(body["Architectures"])
+        else:
+            architectures = function.config["Architectures"]
+        code = self.store.store_code(self._code_bytes(body))
+        if not body.get("DryRun"):
+            function.code = code
+            function.config["Architectures"] = architectures
+            function.touch()
+            self._retire_idle(function.name)
+        return function.configuration(self.region)
+
+    def update_configuration(self, ref: str, body: dict) -> dict:
+        function = self.store.get(ref)
+        _check_revision(function, body)
+        function.config = validate_config(body, function.config)
+        function.touch()
+        self._retire_idle(function.name)
+        return function.configuration(self.region)
+
+    def get_function(self, ref: str) -> dict:
+        function = self.store.get(ref)
+        doc = {
+            "Configuration": function.configuration(self.region),
+            "Code": {"RepositoryType": "S3",
+                     "Location": f"{self.base_url}/_local/code/{function.code.zip_path.name}"},
+            "Tags": dict(function.tags),
+        }
+        if function.reserved is not None:
+            doc["Concurrency"] = {"ReservedConcurrentExecutions": function.reserved}
+        return doc
+
+    def get_configuration(self, ref: str) -> dict:
+        return self.store.get(ref).configuration(self.region)
+
+    def list_functions(self, marker: str | None, max_items: str | None) -> dict:
+        functions = self.store.all()
+        try:
+            start = int(marker) if marker else 0
+            count = int(max_items) if max_items else 50
+        except ValueError:
+            raise invalid("Marker and MaxItems must be integers") from None
+        if not 1 <= count <= 10000:
+            raise invalid("MaxItems must be from 1 to 10000")
+        page = functions[start:start + count]
+        doc: dict = {"Functions": [f.configuration(self.region) for f in page]}
+        if start + count < len(functions):
+            doc["NextMarker"] = str(start + count)
+        return doc
+
+    def delete_function(self, ref: str) -> None:
+        function = self.store.remove(ref)
+        self._retire_idle(function.name)
+
+    def tag(self, arn: str, tags: dict) -> None:
+        _check_tags(tags)
+        self.store.by_arn(arn).tags.update(tags)
+
+    def untag(self, arn: str, keys: list[str]) -> None:
+        function = self.store.by_arn(arn)
+        for key in keys:
+            function.tags.pop(key, None)
+
+    def list_tags(self, arn: str) -> dict:
+        return {"Tags": dict(self.store.by_arn(arn).tags)}
+
+    def put_concurrency(self, ref: str, body: dict) -> dict:
+        function = self.store.get(ref)
+        value = body.get("ReservedConcurrentExecutions")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise invalid("ReservedConcurrentExecutions must be an integer >= 0")
+        others = sum(f.reserved or 0 for f in self.store.all() if f is not function)
+        if others + value > self.account_concurrency:
+            raise invalid(
+                f"Specified ReservedConcurrentExecutions for function decreases account's "
+                f"UnreservedConcurrentExecution below its minimum value of [0] (account "
+                f"limit {self.account_concurrency}, reserved by other functions {others}).")
+        with self._lock:
+            function.reserved = value
+            self._lock.notify_all()
+        return {"ReservedConcurrentExecutions": value}
+
+    def get_concurrency(self, ref: str) -> dict:
+        function = self.store.get(ref)
+        if function.reserved is None:
+            return {}
+        return {"ReservedConcurrentExecutions": function.reserved}
+
+    def delete_concurrency(self, ref: str) -> None:
+        function = self.store.get(ref)
+        with self._lock:
+            function.reserved = None
+            self._lock.notify_all()
+
+    def account_settings(self) -> dict:
+        functions = self.store.all()
+        reserved = sum(f.reserved or 0 for f in functions)
+        total = sum(f.code.size for f in functions)
+        return {
+            "AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": MAX_UNZIPPED,
+                             "CodeSizeZipped": MAX_ZIPPED,
+                             "ConcurrentExecutions": self.account_concurrency,
+                             "UnreservedConcurrentExecutions": self.account_concurrency - reserved},
+            "AccountUsage": {"TotalCodeSize": total, "FunctionCount": len(functions)},
+        }
+
+    def _code_bytes(self, code: dict) -> bytes:
+        if not isinstance(code, dict):
+            raise invalid("Code must be {'ZipFile': ...} or {'S3Bucket': ..., 'S3Key': ...}")
+        if code.get("ImageUri"):
+            raise invalid("local-lambda runs zip packages only; ImageUri is not supported")
+        if code.get("ZipFile") is not None:
+            return decode_zip(code["ZipFile"])
+        if code.get("S3Bucket") and code.get("S3Key"):
+            return _fetch_s3(code["S3Bucket"], code["S3Key"], code.get("S3ObjectVersion"))
+        raise invalid("Code must carry ZipFile (base64 zip bytes) or S3Bucket and S3Key")
+
+    # -- invocation -------------------------------------------------------------------------
+
+    def invoke(self, ref: str, payload: bytes, invocation_type: str, log_type: str) -> InvokeResult:
+        function = self.store.get(ref)
+        if invocation_type not in ("RequestResponse", "Event", "DryRun"):
+            raise invalid(f"InvocationType must be RequestResponse, Event or DryRun, "
+                          f"got {invocation_type!r}")
+        limit = MAX_EVENT_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
+        if len(payload) > limit:
+            if invocation_type == "Event":
+                message = (f"{len(payload)} byte payload is too large for the Event "
+                           f"invocation type (limit {limit} bytes)")
+            else:
+                message = (f"{len(payload)} byte payload is too large for the "
+                           f"RequestResponse invocation type (limit {limit} bytes)")
+            raise ApiError(413, "RequestEntityTooLargeException", message)
+        payload = payload or b"{}"
+        try:
+            json.loads(payload)
+        except ValueError as exc:
+            raise ApiError(400, "InvalidRequestContentException",
+                           f"Could not parse request body into json: {exc}") from None
+        if invocation_type == "DryRun":
+            return InvokeResult(204)
+        if invocation_type == "Event":
+            threading.Thread(target=self._run_event, args=(function, payload),
+                             name=f"event-{function.name}", daemon=True).start()
+            return InvokeResult(202)
+        unreserved = self._acquire(function, wait=False)
+        try:
+            outcome, log_text = self._run(function, payload)
+        finally:
+            self._release(function, unreserved)
+        if outcome.kind == "too_large":
+            raise ApiError(413, "RequestEntityTooLargeException",
+                           "Response payload size exceeded maximum allowed payload size "
+                           "(6291556 bytes).")
+        headers = {"X-Amz-Executed-Version": "$LATEST"}
+        if outcome.kind != "ok":
+            headers["X-Amz-Function-Error"] = "Unhandled"
+        if log_type == "Tail":
+            tail = log_text.encode()[-LOG_TAIL_BYTES:]
+            headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
+        return InvokeResult(200, outcome.body, headers)
+
+    def _run_event(self, function: Function, payload: bytes) -> None:
+        try:
+            unreserved = self._acquire(function, wait=True)
+        except ApiError:
+            return  # endpoint closing
+        try:
+            if self.store.is_current(function):  # not deleted while it waited for a slot
+                self._run(function, payload)
+        except Exception:  # a background invocation has nobody to answer; keep the story
+            log.exception("local-lambda: Event invocation of %s failed", function.name)
+        finally:
+            self._release(function, unreserved)
+
+    def _run(self, function: Function, payload: bytes):
+        sandbox = self._checkout(function)
+        cold = sandbox.cold
+        sandbox.cold = False
+        inv = Invocation(str(uuid.uuid4()), payload, function.arn(self.region),
+                         function.timeout)
+        try:
+            outcome, used_mb = sandbox.invoke(inv)
+            output = sandbox.read_log()
+        finally:
+            self._checkin(function, sandbox)
+        log_text = self._format_log(function, sandbox, inv, outcome, output, used_mb, cold)
+        lines = self._logs.setdefault(function.name,
+                                      collections.deque(maxlen=LOG_LINES_KEPT))
+        lines.extend(log_text.splitlines())
+        return outcome, log_text
+
+    def _format_log(self, function, sandbox, inv, outcome, output, used_mb, cold) -> str:
+        rid = inv.request_id
+        began = inv.delivered_at or inv.finished_at
+        duration = max(0.0, (inv.finished_at - began) * 1000) if began else 0.0
+        parts = []
+        if outcome.kind == "init_error":
+            parts.append(f"INIT_REPORT Init Duration: {sandbox.init_duration_ms or 0:.2f} ms\t"
+                         f"Phase: init\t"
+                         f"Status: error\tError Type: {outcome.error_type}\n")
+        parts.append(f"START RequestId: {rid} Version: $LATEST\n")
+        if output:
+            parts.append(output if output.endswith("\n") else output + "\n")
+        parts.append(f"END RequestId: {rid}\n")
+        report = (f"REPORT RequestId: {rid}\tDuration: {duration:.2f} ms\t"
+                  f"Billed Duration: {max(1, math.ceil(duration))} ms\t"
+                  f"Memory Size: {function.memory_mb} MB\tMax Memory Used: {used_mb} MB\t")
+        if cold and sandbox.init_duration_ms is not None:
+            report += f"Init Duration: {sandbox.init_duration_ms:.2f} ms\t"
+        if outcome.kind in ("timeout", "oom", "exit"):
+            report += f"Status: {'timeout' if outcome.kind == 'timeout' else 'error'}\t"
+            if outcome.kind != "timeout":
+                report += f"Error Type: {outcome.error_type}\t"
+        parts.append(report + "\n")
+        if outcome.kind == "timeout":
+            now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+            message = json.loads(outcome.body)["errorMessage"].split(" Error: ", 1)[1]
+            parts.append(f"{now.replace('+00:00', 'Z')} {rid} {message}\n")
+        elif outcome.kind in ("oom", "exit"):
+            message = json.loads(outcome.body)["errorMessage"]
+            parts.append(f"{message}\n{outcome.error_type}\n")
+        return "".join(parts)
+
+    # -- sandboxes and slots ----------------------------------------------------------------
+
+    def _checkout(self, function: Function) -> Sandbox:
+        stale = []
+        with self._lock:
+            if self._closed:
+                raise ApiError(503, "ServiceException", "local-lambda is shutting down")
+            idle = self._idle[function.name]
+            sandbox = None
+            while idle:
+                candidate = idle.pop()
+                if candidate.alive and candidate.revision == function.revision:
+                    sandbox = candidate
+                    break
+                stale.append(candidate)
+        for old in stale:
+            self._stop(old)
+        if sandbox is not None:
+            return sandbox
+        sandbox = Sandbox(
+            name=function.name, revision=function.revision,
+            handler=function.config["Handler"], code_root=function.code.root,
+            runtime_dir=self._runtime_dir, env=self._sandbox_env(function),
+            memory_mb=function.memory_mb, workdir=self._workdir)
+        with self._lock:
+            self._live.add(sandbox)
+            closed = self._closed
+        if closed:
+            self._stop(sandbox)
+            raise ApiError(503, "ServiceException", "local-lambda is shutting down")
+        return sandbox
+
+    def _checkin(self, function: Function, sandbox: Sandbox) -> None:
+        expired = []
+        now = time.monotonic()
+        with self._lock:
+            current = self.store.is_current(function) and \
+                function.revision == sandbox.revision
+            keep = sandbox.alive and current and not self._closed
+            if keep:
+                sandbox.idle_since = now
+                self._idle[function.name].append(sandbox)
+            if now - self._last_sweep > IDLE_TTL / 10:
+                self._last_sweep = now
+                for idle in self._idle.values():
+                    # Oldest first: the stack's bottom is the least recently used.
+                    while idle and now - idle[0].idle_since > IDLE_TTL:
+                        expired.append(idle.pop(0))
+        if not keep:
+            expired.append(sandbox)
+        for old in expired:
+            self._stop(old)
+
+    def _stop(self, sandbox: Sandbox) -> None:
+        sandbox.stop()
+        with self._lock:
+            self._live.discard(sandbox)
+
+    def _retire_idle(self, name: str) -> None:
+        with self._lock:
+            idle = self._idle.pop(name, [])
+        for sandbox in idle:
+            self._stop(sandbox)
+
+    def _acquire(self, function: Function, *, wait: bool) -> bool:
+        """Take a concurrency slot; return whether it counts against the unreserved pool."""
+        with self._lock:
+            while True:
+                if self._closed:
+                    raise ApiError(503, "ServiceException", "local-lambda is shutting down")
+                reason = self._throttle_reason(function)
+                if reason is None:
+                    break
+                if not wait:
+                    raise ApiError(429, "TooManyRequestsException", "Rate Exceeded.",
+                                   Reason=reason)
+                self._lock.wait()
+            self._in_flight[function.name] += 1
+            unreserved = function.reserved is None
+            if unreserved:
+                self._unreserved_in_flight += 1
+            return unreserved
+
+    def _throttle_reason(self, function: Function) -> str | None:
+        if function.reserved is not None:
+            if self._in_flight[function.name] >= function.reserved:
+                return "ReservedFunctionConcurrentInvocationLimitExceeded"
+            return None
+        reserved = sum(f.reserved or 0 for f in self.store.all())
+        if self._unreserved_in_flight >= self.account_concurrency - reserved:
+            return "ConcurrentInvocationLimitExceeded"
+        return None
+
+    def _release(self, function: Function, unreserved: bool) -> None:
+        with self._lock:
+            self._in_flight[function.name] -= 1
+            if unreserved:
+                self._unreserved_in_flight -= 1
+            self._lock.notify_all()
+
+    def _sandbox_env(self, function: Function) -> dict[str, str]:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "LAMBDA_TASK_ROOT": str(function.code.root),
+            "LAMBDA_RUNTIME_DIR": str(self._runtime_dir),
+            "_HANDLER": function.config["Handler"],
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.config['Runtime']}",
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"{now:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+        # Read at spawn time, not at start: test fixtures may set endpoints afterwards.
+        for key, value in os.environ.items():
+            if key in PASSTHROUGH or key.startswith(PASSTHROUGH_PREFIXES):
+                env[key] = value
+        env.update(function.environment)
+        return env
+
+    # -- extras -----------------------------------------------------------------------------
+
+    def logs(self, ref: str, lines: int = 100) -> list[str]:
+        """The function's most recent log lines (START/END/REPORT and its output)."""
+        function = self.store.get(ref)
+        kept = list(self._logs.get(function.name, ()))
+        return kept[-lines:] if lines > 0 else []
+
+    def reset(self) -> None:
+        """Delete every function (and stop its sandboxes); for isolation between tests."""
+        for function in self.store.all():
+            try:
+                self.delete_function(function.name)
+            except ApiError:
+                pass  # deleted concurrently
+        self._logs.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            live = list(self._live)
+            self._idle.clear()
+            self._lock.notify_all()
+        for sandbox in live:
+            self._stop(sandbox)
+
+
+def _required(body: dict, key: str):
+    if key not in body or body[key] in (None, ""):
+        raise invalid(f"{key} is required")
+    return body[key]
+
+
+def _check_tags(tags: object) -> None:
+    if not isinstance(tags, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        raise invalid("Tags must map string keys to string values")
+
+
+def _check_revision(function: Function, body: dict) -> None:
+    expected = body.get("RevisionId")
+    if expected and expected != function.revision:
+        raise ApiError(412, "PreconditionFailedException",
+                       "The Revision Id provided does not match the latest Revision Id. "
+                       "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+
+
+def _fetch_s3(bucket: str, key: str, version: str | None) -> bytes:
+    """Fetch a zip from the S3 endpoint this environment configures (AWS_ENDPOINT_URL_S3)."""
+    import boto3
+    import botocore.exceptions
+
+    args = {"Bucket": bucket, "Key": key}
+    if version:
+        args["VersionId"] = version
+    try:
+        return boto3.client("s3").get_object(**args)["Body"].read()
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise invalid(f"Error occurred while GetObject. S3 Error Code: {error.get('Code')}. "
+                      f"S3 Error Message: {error.get('Message')}") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise invalid(f"Error occurred while GetObject s3://{bucket}/{key}: {exc}") from None
