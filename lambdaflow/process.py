@@ -16,18 +16,23 @@ from collections.abc import Mapping, Sequence
 def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: str | None = None,
           memory_mb: int | None = None, pass_fds: Sequence[int] = (), stdin=None,
           stdout=None, stderr=None) -> subprocess.Popen:
-    """Start `argv` in a new session, with its address space capped at `memory_mb` if given."""
-    preexec = None
+    """Start `argv` in a new session, with its address space capped at `memory_mb` if given.
+
+    The cap is applied with prlimit right after the start rather than in a `preexec_fn`, which
+    is unsafe in threaded programs and keeps subprocess off its fast spawn path; the child is
+    still starting its interpreter by then.
+    """
+    proc = subprocess.Popen(
+        list(argv), env=dict(env), cwd=cwd, pass_fds=tuple(pass_fds), stdin=stdin,
+        stdout=stdout, stderr=stderr, start_new_session=True,
+    )
     if memory_mb is not None:
         limit = memory_mb * 1024 * 1024
-
-        def preexec() -> None:  # runs in the child between fork and exec
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return subprocess.Popen(
-        list(argv), env=dict(env), cwd=cwd, pass_fds=tuple(pass_fds), stdin=stdin,
-        stdout=stdout, stderr=stderr, start_new_session=True, preexec_fn=preexec,
-    )
+        try:
+            resource.prlimit(proc.pid, resource.RLIMIT_AS, (limit, limit))
+        except ProcessLookupError:
+            pass  # it already died; the caller will see its exit status
+    return proc
 
 
 def kill(proc: subprocess.Popen) -> None:
