@@ -141,15 +141,23 @@ def _group(commands, verdicts, shipped) -> list:
     i = 0
     while i < len(commands):
         command, verdict = commands[i], verdicts[i]
-        if verdict.cls == "stateless" or (
-                verdict.aggregator == "tr-squeeze" and not run and _tr_primable(command, shipped)):
+        newline = _tr_newline(command, shipped) if command.name == "tr" else b"\n"
+        squeeze = verdict.aggregator == "tr-squeeze"
+        if verdict.cls == "stateless" or (squeeze and not run and newline):
             if not run:
                 close_coordinator()
-                primed = _tr_primable(command, shipped) if verdict.aggregator == "tr-squeeze" else 0
+                primed = len(newline) if squeeze else 0
                 if primed:
                     reasons.append(f"{command.display()}: each worker primes tr with a newline")
             run.append(command)
             i += 1
+            if newline != b"\n":
+                # tr turned newlines into something else: the next command's lines no longer
+                # end where the ranges do, so the stage ends here and the data is split again.
+                reasons.append(f"{command.display()}: rewrites newlines, so its stage ends")
+                stages.append(ParallelStage(tuple(run), "concat", run[-1], Flags(),
+                                            first_stage(), primed, tuple(reasons)))
+                run, reasons, primed = [], [], 0
             continue
         if verdict.cls == "parallelizable_pure":
             close_coordinator()
@@ -197,8 +205,11 @@ def _sort_uniq_c(sort: Command, sort_verdict: Verdict, nxt: Command, nxt_verdict
             and _byte_collation(shipped, sort) and _byte_collation(shipped, nxt))
 
 
-def _tr_primable(command: Command, shipped) -> int:
-    """How many bytes tr prints for a lone newline (0: priming cannot work)."""
+def _tr_newline(command: Command, shipped) -> bytes:
+    """What tr prints for a lone newline (asked of tr itself: its sets have many spellings)."""
     sink = io.BytesIO()
     statuses = run_chain([command], io.BytesIO(b"\n"), sink, shipped)
-    return len(sink.getvalue()) if statuses[-1] == 0 else 0
+    if statuses[-1] != 0:
+        raise ShellError(f"{command.display()} fails on a one-line input (exit status "
+                         f"{statuses[-1]}); check its arguments")
+    return sink.getvalue()

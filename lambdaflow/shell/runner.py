@@ -73,6 +73,13 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
                                scratch.part(k, i), stage.primed)
                for i, r in enumerate(ranges)]
     try:
+        if stage.aggregator == "concat":
+            return _concat(plan, stage, url, ranges, futures, out)
+        results = [f.result() for f in futures]
+        if not all(worker.clean(stage.commands, r.statuses) for r in results):
+            # A command failed on some range (bad input, bad pattern…): its output there is
+            # not what one run would print, so the whole stage runs once, as bash would.
+            return _run_here(plan, stage, k, url, out)
         stdin_size = None
         if k == 0 and plan.stdin_regular and len(stage.commands) == 1:
             stdin_size = storage.size(url)
@@ -81,15 +88,30 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
             executor=executor, scratch=scratch, stage=k, fan_in=options.fan_in,
             stdin_size=stdin_size)
         own = aggregators.resolve(stage.aggregator)(futures, out, ctx)
-        results = [f.result() for f in futures]
+        return own or combine_status(stage.commands[-1], [r.statuses[-1] for r in results])
     finally:
         for f in futures:
             f.cancel()
-    for r in results:
-        storage.delete(r.url)
-    if own:
-        return own
-    return combine_status(stage.commands[-1], [r.statuses[-1] for r in results])
+        for f in futures:
+            if f.done() and not f.cancelled() and f.exception() is None:
+                storage.delete(f.result().url)
+
+
+def _concat(plan: Plan, stage: ParallelStage, url: str, ranges, futures, out) -> int:
+    """Concatenate parts in range order as they finish. If a command failed on range i, the
+    output of ranges before i is still bash's (stateless commands carry nothing over), so the
+    coordinator runs the stage itself from range i on, as the one bash pipeline would."""
+    statuses = []
+    for i, future in enumerate(futures):
+        part = future.result()
+        if not worker.clean(stage.commands, part.statuses):
+            rest = storage.ByteRange(url, ranges[i].start, ranges[-1].end)
+            return worker.run_owned(rest, stage.commands, plan.shipped_env, out,
+                                    stage.primed)[-1]
+        with storage.open_range(part.url, 0) as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        statuses.append(part.statuses[-1])
+    return combine_status(stage.commands[-1], statuses)
 
 
 def combine_status(command, statuses: list[int]) -> int:

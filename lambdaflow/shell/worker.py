@@ -34,17 +34,38 @@ def run_range(byte_range: storage.ByteRange, commands: Sequence[Command],
     the object, feed one newline — the byte before the range — ahead of the range and drop
     the `primed` bytes the first command prints for it (``tail -c +N`` does the dropping).
     """
+    with storage.open_write(out_url) as sink:
+        statuses = run_owned(byte_range, commands, shipped_env, sink, primed)
+    return PartResult(out_url, storage.size(out_url), tuple(statuses))
+
+
+def run_owned(byte_range: storage.ByteRange, commands: Sequence[Command],
+              shipped_env: Mapping[str, str], sink, primed: int = 0) -> list[int]:
+    """`run_range`'s work, writing to the binary stream `sink`; return every exit status."""
     commands = list(commands)
     prefix = b""
     if primed and byte_range.start > 0:
         prefix = b"\n"
         commands.insert(1, Command(("tail", "-c", f"+{primed + 1}")))
-    with byte_range.open() as owned, storage.open_write(out_url) as sink:
+    with byte_range.open() as owned:
         source = _Prefixed(prefix, owned) if prefix else owned
         statuses = run_chain(commands, source, sink, shipped_env)
     if prefix:
         statuses.pop(1)
-    return PartResult(out_url, storage.size(out_url), tuple(statuses))
+    return statuses
+
+
+def clean(commands: Sequence[Command], statuses: Sequence[int]) -> bool:
+    """Whether a worker's commands all ended normally, so its output is what the same
+    commands print for those lines inside one big run: every status 0, except grep's 1
+    (nothing selected) and SIGPIPE before the last command (a later head stopped reading)."""
+    for i, (command, status) in enumerate(zip(commands, statuses)):
+        if status == 0 or (status == 1 and command.name == "grep"):
+            continue
+        if status == 141 and i < len(commands) - 1:
+            continue
+        return False
+    return True
 
 
 class _Prefixed(io.RawIOBase):
