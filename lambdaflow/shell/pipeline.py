@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import stat
 import sys
 from typing import BinaryIO, Mapping
 
@@ -62,6 +64,8 @@ class Pipeline:
         in_url = input if isinstance(input, str) else None
         out_url = output if isinstance(output, str) else None
         plan = self.plan(input=in_url, output=out_url)
+        if input is not None and in_url is None and not _regular_file(input):
+            plan = dataclasses.replace(plan, stdin_regular=False)  # bash's wc would see a pipe
         if plan.input is None and input is None:
             raise ShellError("the pipeline names no input: give input= (or -i URL), or start "
                              "it with '< FILE' or 'cat FILE |'")
@@ -94,3 +98,10 @@ class Pipeline:
 
 
 __all__ = ["Pipeline"]
+
+
+def _regular_file(stream) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):
+        return False
