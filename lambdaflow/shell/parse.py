@@ -167,8 +167,21 @@ def _tokenize(text: str) -> list:
             tokens.append(_Word("".join(buf), assignable))
         buf, started, assignable = [], False, True
 
+    def leading_word_first():
+        # "for x in a; do …" should be refused as a for loop, not as the ';' it contains.
+        flush()
+        first = None
+        for token in reversed(tokens):
+            if isinstance(token, _Op):
+                break
+            first = token
+        if first is not None:
+            _check_command_word(first.text)
+
     while i < n:
         c = text[i]
+        if c in ";&()\n" or text.startswith("||", i):
+            leading_word_first()
         if c in " \t":
             flush()
             i += 1

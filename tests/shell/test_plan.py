@@ -1,0 +1,149 @@
+"""Planning, --explain, extension points (annotation path, user aggregators), the second
+parallel round and the sort merge tree — each checked against bash too."""
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lambdaflow.shell import AnnotationError, Pipeline, ShellError, register_aggregator
+from lambdaflow.shell.plan import CoordinatorStage, ParallelStage
+
+from .conftest import ORACLE_ENV, bash
+
+
+def stages(text):
+    return Pipeline(text, env=ORACLE_ENV).plan(input="/dev/null").stages
+
+
+def test_fusion_and_aggregators():
+    s = stages("grep a | tr A-Z a-z | sort -n | uniq | nl | cut -c1-3 | wc -l")
+    assert [type(x) for x in s] == [ParallelStage, ParallelStage, CoordinatorStage,
+                                    ParallelStage]
+    assert [c.name for c in s[0].commands] == ["grep", "tr", "sort"]
+    assert s[0].aggregator == "sort-merge" and s[0].first
+    assert s[1].aggregator == "uniq" and not s[1].first
+    assert [c.name for c in s[2].commands] == ["nl"]
+    assert [c.name for c in s[3].commands] == ["cut", "wc"] and s[3].aggregator == "wc"
+
+
+def test_unknown_flags_and_commands_run_on_the_coordinator():
+    assert isinstance(stages("sort --random-sort")[0], CoordinatorStage)
+    assert isinstance(stages("grep --frobnicate x")[0], CoordinatorStage)
+    assert isinstance(stages("awk '{print}'")[0], CoordinatorStage)
+    assert isinstance(stages("sed 1d")[0], CoordinatorStage)
+    assert isinstance(stages("sed s/a/b/g")[0], ParallelStage)
+
+
+def test_sort_uniq_c_fuses_only_under_byte_collation():
+    assert stages("sort | uniq -c")[0].aggregator == "sorted-count"
+    p = Pipeline("sort | uniq -c", env={**ORACLE_ENV, "LC_ALL": "en_US.UTF-8"})
+    assert p.plan(input="/dev/null").stages[0].aggregator == "sort-merge"
+
+
+def test_explain_names_where_and_how():
+    text = Pipeline("tr A-Z a-z | sort | uniq -c | sort -rn", env=ORACLE_ENV).explain(
+        width=4, input="s3://b/in")
+    assert "input: s3://b/in" in text
+    assert "stage 1: parallel on 4 workers: tr A-Z a-z | sort | uniq -c" in text
+    assert "aggregator: sorted-count" in text
+    assert "stage 2: parallel on 4 workers if its input is over" in text
+
+
+def test_missing_command_and_two_inputs_fail_early():
+    with pytest.raises(ShellError, match="nosuchcommand: command not found"):
+        Pipeline("nosuchcommand x", env=ORACLE_ENV).plan(input="/dev/null")
+    with pytest.raises(ShellError, match="give one of them"):
+        Pipeline("sort < a", env=ORACLE_ENV).plan(input="b")
+
+
+def test_missing_input_is_a_clear_error(shell_executor, tmp_path):
+    with pytest.raises(ShellError, match="no such input"):
+        Pipeline("sort", env=ORACLE_ENV).run(shell_executor, input=str(tmp_path / "nope"),
+                                             output=io.BytesIO())
+
+
+@pytest.fixture
+def words(tmp_path):
+    path = tmp_path / "words"
+    path.write_bytes(b"".join(b"w%d\n" % (i * 7919 % 1000) for i in range(3000)))
+    return str(path)
+
+
+def run(text, path, executor, **kw):
+    out = io.BytesIO()
+    status = Pipeline(text, env=ORACLE_ENV, annotation_path=kw.pop("annotation_path", ())).run(
+        executor, input=path, output=out, **kw)
+    return out.getvalue(), status
+
+
+@pytest.mark.parametrize("text", ["sort | uniq -c | sort -rn", "sort -r | uniq | grep 9",
+                                  "grep 1 | sort | tac | uniq -c"])
+def test_second_parallel_round_matches_bash(text, words, shell_executor):
+    assert run(text, words, shell_executor, width=3, second_round_bytes=0) == bash(text, words)
+
+
+@pytest.mark.parametrize("width", [5, 9])
+def test_sort_merge_tree_matches_bash(width, words, shell_executor):
+    text = "sort -t w -k2,2n"
+    assert run(text, words, shell_executor, width=width, fan_in=2) == bash(text, words)
+
+
+def test_user_annotation_and_aggregators(tmp_path, words, shell_executor):
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "md5sum.json").write_text(json.dumps({
+        "command": "md5sum", "flags": [],
+        "cases": [{"predicate": "default", "class": "parallelizable_pure",
+                   "aggregator": "tests_shell_count_parts"}]}))
+    calls = []
+
+    @register_aggregator("tests_shell_count_parts")
+    def count_parts(parts, out, ctx):
+        results = [f.result() for f in parts]
+        calls.append(len(results))
+        out.write(b"%d parts\n" % len(results))
+        return 0
+
+    data, status = run("md5sum", words, shell_executor, width=3,
+                       annotation_path=[str(tmp_path / "ann")])
+    assert (data, status, calls) == (b"3 parts\n", 0, [3])
+    # An aggregator that is a command: the parts' paths are appended to its argv.
+    (tmp_path / "ann" / "rev.json").write_text(json.dumps({
+        "command": "rev", "cases": [{"predicate": "default", "class": "parallelizable_pure",
+                                     "aggregator": {"command": ["cat"]}}]}))
+    assert run("rev", words, shell_executor, width=4,
+               annotation_path=[str(tmp_path / "ann")]) == bash("rev", words)
+
+
+def test_bad_annotations_name_the_file(tmp_path):
+    (tmp_path / "x.json").write_text('{"command": "x", "cases": [{"predicate": "default", '
+                                     '"class": "parallelizable_pure"}]}')
+    with pytest.raises(AnnotationError, match="x.json.*needs an \"aggregator\""):
+        Pipeline("sort", annotation_path=[str(tmp_path)])
+    with pytest.raises(AnnotationError, match="does not exist"):
+        Pipeline("sort", annotation_path=[str(tmp_path / "missing")])
+
+
+def test_input_and_output_redirections(tmp_path, words, shell_executor):
+    out = tmp_path / "out.txt"
+    text = f"cat {words} | sort -u > {out}"
+    assert run(text, None, shell_executor, width=3) == (b"", 0)
+    assert out.read_bytes() == bash(f"sort -u < {words}")[0]
+    text = f"< {words} wc -l >> {out}"
+    run(text, None, shell_executor, width=2)
+    assert out.read_bytes().endswith(b"3000\n")
+
+
+def test_cli_sh_matches_bash(words):
+    cmd = [sys.executable, "-m", "cli.main", "sh", "--width", "3", "sort | uniq -c | wc"]
+    with open(words, "rb") as f:
+        proc = subprocess.run(cmd, stdin=f, capture_output=True, env=ORACLE_ENV, timeout=60)
+    assert (proc.stdout, proc.returncode) == bash("sort | uniq -c | wc", words)
+    proc = subprocess.run(cmd[:4] + ["--explain", "sort | uniq -c"], capture_output=True,
+                          env=ORACLE_ENV, timeout=60)
+    assert b"aggregator: sorted-count" in proc.stdout and proc.returncode == 0
+    proc = subprocess.run(cmd[:4] + ["sort; ls"], capture_output=True, env=ORACLE_ENV,
+                          timeout=60)
+    assert proc.returncode == 1 and b"unsupported shell construct" in proc.stderr
