@@ -50,7 +50,7 @@ def _inputs() -> dict[str, bytes]:
                  "emoji 🙂 the 🙂\nÅngström Ärger ärger\n\n   spaced   out\n"
                  "zebra Zebra ZEBRA\n").encode() * 40 + b"\xff\xfe invalid bytes the\n",
         "long-lines": long_line + b"\n" + small[:500] + long_line + b"\nshort\n" + long_line,
-        "random-2MB": random_text(2 * 1024 * 1024, seed=3),
+        "random-1MB": random_text(1024 * 1024, seed=3),
     }
 
 
