@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import threading
+from dataclasses import dataclass
 from typing import BinaryIO, Mapping, Sequence
 
 from lambdaflow.shell.errors import ShellError
@@ -35,6 +36,16 @@ def command_env(base: Mapping[str, str], shipped: Mapping[str, str],
     return env
 
 
+@dataclass(frozen=True)
+class FileSlice:
+    """Bytes ``[start, stop)`` of a local file, given to the first command without passing
+    through Python: the file itself when the slice is the whole file, else ``sendfile``."""
+
+    path: str
+    start: int
+    stop: int
+
+
 def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
               shipped_env: Mapping[str, str]) -> list[int]:
     """Pipe `source` through `commands` into `sink`; return every command's exit status.
@@ -45,8 +56,14 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
     """
     procs: list[subprocess.Popen] = []
     feeder = None
+    opened = None
     try:
-        stdin = _fd_or_pipe(source)
+        if isinstance(source, FileSlice):
+            opened = open(source.path, "rb")
+            whole = source.start == 0 and source.stop == os.fstat(opened.fileno()).st_size
+            stdin = opened if whole else subprocess.PIPE
+        else:
+            stdin = _fd_or_pipe(source)
         for i, command in enumerate(commands):
             last = i == len(commands) - 1
             stdout = _fd_or_pipe(sink) if last else subprocess.PIPE
@@ -62,7 +79,9 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
             procs.append(proc)
             stdin = proc.stdout
         if procs[0].stdin is not None:
-            feeder = threading.Thread(target=_feed, args=(source, procs[0].stdin), daemon=True)
+            target = _send if isinstance(source, FileSlice) else _feed
+            args = (opened, source, procs[0].stdin) if target is _send else (source, procs[0].stdin)
+            feeder = threading.Thread(target=target, args=args, daemon=True)
             feeder.start()
         if procs[-1].stdout is not None:
             shutil.copyfileobj(procs[-1].stdout, sink, _COPY)
@@ -75,6 +94,8 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
                 p.wait()
         if feeder is not None:
             feeder.join()
+        if opened is not None:
+            opened.close()
     return statuses
 
 
@@ -93,6 +114,24 @@ def _feed(source: BinaryIO, stdin) -> None:
         shutil.copyfileobj(source, stdin, _COPY)
     except (BrokenPipeError, ValueError):
         pass  # the command stopped reading (head, grep -m): bash's writer would get SIGPIPE
+    finally:
+        try:
+            stdin.close()
+        except BrokenPipeError:
+            pass
+
+
+def _send(file, piece: FileSlice, stdin) -> None:
+    offset = piece.start
+    try:
+        while offset < piece.stop:
+            sent = os.sendfile(stdin.fileno(), file.fileno(), offset,
+                               min(piece.stop - offset, 1 << 30))
+            if sent == 0:
+                break  # the file shrank under us; the command sees what there was
+            offset += sent
+    except BrokenPipeError:
+        pass  # the command stopped reading, as with _feed
     finally:
         try:
             stdin.close()

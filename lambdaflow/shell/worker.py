@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from lambdaflow import storage
-from lambdaflow.shell.locations import local_paths
+from lambdaflow.shell.locations import is_local, local_paths
 from lambdaflow.shell.parse import Command
-from lambdaflow.shell.processes import run_chain
+from lambdaflow.shell.processes import FileSlice, run_chain
+from lambdaflow.storage import partition
+from lambdaflow.storage.local import to_path
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,15 @@ def run_owned(byte_range: storage.ByteRange, commands: Sequence[Command],
     if primed and byte_range.start > 0:
         prefix = b"\n"
         commands.insert(1, Command(("tail", "-c", f"+{primed + 1}")))
+    if not prefix and is_local(byte_range.url):
+        # A local file: find the owned bytes and hand them to the first command directly.
+        path = to_path(byte_range.url)
+        backend = storage.backend(byte_range.url)
+        first, stop = partition.owned_bounds(
+            lambda a, b: backend.open_range(byte_range.url, a, b), byte_range.start,
+            byte_range.end)
+        statuses = run_chain(commands, FileSlice(path, first, stop), sink, shipped_env)
+        return statuses
     with byte_range.open() as owned:
         source = _Prefixed(prefix, owned) if prefix else owned
         statuses = run_chain(commands, source, sink, shipped_env)

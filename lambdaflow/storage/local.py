@@ -169,6 +169,14 @@ class _LocalWriter(io.RawIOBase):
     def write(self, data) -> int:
         return self._file.write(data)
 
+    def fileno(self) -> int:
+        """The temporary file's descriptor, so a subprocess can write the object directly."""
+        return self._file.fileno()
+
+    def flush(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+
     def close(self) -> None:
         if self.closed:
             return

@@ -116,6 +116,37 @@ def owned_chunks(open_range: OpenRange, start: int, end: int, *,
         blocks.close()
 
 
+def owned_bounds(open_range: OpenRange, start: int, end: int) -> tuple[int, int]:
+    """``(first, stop)``: the owned lines of range ``[start, end)`` are exactly the object's
+    bytes ``[first, stop)`` (``first == stop`` when the range owns none).
+
+    For callers that hand a slice of a local file to another program instead of streaming it
+    through `owned_chunks`; the rule is the same, and only the two boundary lines are read.
+    """
+    if not 0 <= start <= end:
+        raise ValueError(f"invalid range [{start}, {end})")
+    if start == end:
+        return start, start
+    first = start if start == 0 else _after_newline(open_range, start - 1)
+    if first >= end:
+        return first, first
+    return first, _after_newline(open_range, end - 1)
+
+
+def _after_newline(open_range: OpenRange, pos: int) -> int:
+    """Offset just past the first newline at or after `pos`, or the end of the object."""
+    blocks = _forward(open_range, pos, pos + LOOKAHEAD, BLOCK, CHUNK)
+    try:
+        for off, data in blocks:
+            i = data.find(b"\n")
+            if i >= 0:
+                return off + i + 1
+            pos = off + len(data)
+        return pos
+    finally:
+        blocks.close()
+
+
 def _chain(head: tuple[int, bytes], rest: Iterator[tuple[int, bytes]]):
     yield head
     yield from rest
