@@ -28,7 +28,6 @@ Users add their own with `register`, or name one in an annotation as ``"module:f
 from __future__ import annotations
 
 import collections
-import heapq
 import importlib
 import io
 import shutil
@@ -37,7 +36,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator, Sequence
 
 from lambdaflow import storage
-from lambdaflow.shell import worker
+from lambdaflow.shell import counting, worker
 from lambdaflow.shell.annotations import Flags
 from lambdaflow.shell.errors import AnnotationError, ShellError
 from lambdaflow.shell.locations import Scratch, local_paths
@@ -231,16 +230,6 @@ def uniq(parts, out, ctx) -> int:
     return 0
 
 
-def _split_count(line: bytes) -> tuple[int, bytes]:
-    stripped = line.lstrip(b" ")
-    digits, _, rest = stripped.partition(b" ")
-    return int(digits), rest
-
-
-def _format_count(count: int, rest: bytes) -> bytes:
-    return b"%7d " % count + rest  # GNU uniq -c's "%7jd " prefix
-
-
 @register("uniq-count")
 def uniq_count(parts, out, ctx) -> int:
     equal = _UniqEquality(ctx)
@@ -250,18 +239,18 @@ def uniq_count(parts, out, ctx) -> int:
         first = next(lines, None)
         if first is None:
             continue
-        count, text = _split_count(first)
+        count, text = counting.parse_count(first)
         if pending is not None:
             if equal(pending[1], text):
                 count, text = pending[0] + count, pending[1]
             else:
-                out.write(_format_count(*pending))
+                out.write(counting.format_count(*pending))
         pending = (count, text)
         for line in lines:
-            out.write(_format_count(*pending))
-            pending = _split_count(line)
+            out.write(counting.format_count(*pending))
+            pending = counting.parse_count(line)
     if pending is not None:
-        out.write(_format_count(*pending))
+        out.write(counting.format_count(*pending))
     return 0
 
 
@@ -270,25 +259,14 @@ def sorted_count(parts, out, ctx) -> int:
     """Parts of ``sort | uniq -c`` under byte collation: merge by line, add equal lines'
     counts. The planner uses it only when that is exactly what one pipeline would print."""
     results = list(in_order(parts))
-    reverse = ctx.flags.has("-r")
-    streams = [_counted(r.url) for r in results]
-    merged = heapq.merge(*streams, key=lambda item: item[1].rstrip(b"\n"), reverse=reverse)
-    current = None
-    for count, line in merged:
-        if current is not None and current[1].rstrip(b"\n") == line.rstrip(b"\n"):
-            current = (current[0] + count, current[1])
-            continue
-        if current is not None:
-            out.write(_format_count(*current))
-        current = (count, line)
-    if current is not None:
-        out.write(_format_count(*current))
+    streams = [_open(r.url) for r in results]
+    try:
+        counting.merge_counted([counting.read_counted(s) for s in streams], out,
+                               ctx.flags.has("-r"))
+    finally:
+        for s in streams:
+            s.close()
     return 0
-
-
-def _counted(url: str) -> Iterator[tuple[int, bytes]]:
-    for line in _lines(url):
-        yield _split_count(line)
 
 
 @register("sort-merge")

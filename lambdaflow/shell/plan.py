@@ -42,6 +42,7 @@ class ParallelStage:
     flags: Flags
     first: bool                 # reads the pipeline's input: always split across workers
     primed: int = 0             # bytes tr -s prints for "\n" (see the module docstring)
+    counts: str | None = None   # "ascending"/"descending": workers count sort | uniq -c
     reasons: tuple[str, ...] = ()
 
 
@@ -156,7 +157,7 @@ def _group(commands, verdicts, shipped) -> list:
                 # end where the ranges do, so the stage ends here and the data is split again.
                 reasons.append(f"{command.display()}: rewrites newlines, so its stage ends")
                 stages.append(ParallelStage(tuple(run), "concat", run[-1], Flags(),
-                                            first_stage(), primed, tuple(reasons)))
+                                            first_stage(), primed, reasons=tuple(reasons)))
                 run, reasons, primed = [], [], 0
             continue
         if verdict.cls == "parallelizable_pure":
@@ -168,16 +169,20 @@ def _group(commands, verdicts, shipped) -> list:
                     and _sort_uniq_c(command, verdict, commands[i + 1], verdicts[i + 1], shipped)):
                 run.append(commands[i + 1])
                 agg = "sorted-count"
-                reasons.append("sort | uniq -c: workers count, the coordinator merges counts")
+                counts = "descending" if flags.has("-r") else "ascending"
+                reasons.append("sort | uniq -c: workers count lines in a hash table (the same "
+                               "bytes as sorting), the coordinator merges the counts")
                 i += 1
+            else:
+                counts = None
             stages.append(ParallelStage(tuple(run), agg, merged, flags, first_stage(), primed,
-                                        tuple(reasons)))
+                                        counts, tuple(reasons)))
             run, reasons, primed = [], [], 0
             i += 1
             continue
         if run:
             stages.append(ParallelStage(tuple(run), "concat", run[-1], Flags(), first_stage(),
-                                        primed, tuple(reasons)))
+                                        primed, reasons=tuple(reasons)))
             run, reasons, primed = [], [], 0
         coordinator.append(command)
         coord_reasons.append(f"{command.display()}: {verdict.cls}"
@@ -185,7 +190,7 @@ def _group(commands, verdicts, shipped) -> list:
         i += 1
     if run:
         stages.append(ParallelStage(tuple(run), "concat", run[-1], Flags(), first_stage(),
-                                    primed, tuple(reasons)))
+                                    primed, reasons=tuple(reasons)))
     close_coordinator()
     return stages
 

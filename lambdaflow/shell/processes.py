@@ -54,6 +54,9 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
     they are, other streams are copied by a thread. `shipped_env` (from `locale_env`) replaces
     the locale of this process's environment; each command's own ``NAME=value`` comes last.
     """
+    if not commands:
+        _copy(source, sink)
+        return []
     procs: list[subprocess.Popen] = []
     feeder = None
     opened = None
@@ -97,6 +100,21 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
         if opened is not None:
             opened.close()
     return statuses
+
+
+def _copy(source, sink) -> None:
+    if isinstance(source, FileSlice):
+        with open(source.path, "rb") as f:
+            f.seek(source.start)
+            left = source.stop - source.start
+            while left > 0:
+                data = f.read(min(left, _COPY))
+                if not data:
+                    break
+                sink.write(data)
+                left -= len(data)
+    else:
+        shutil.copyfileobj(source, sink, _COPY)
 
 
 def _fd_or_pipe(stream: BinaryIO):

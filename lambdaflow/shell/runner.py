@@ -70,7 +70,7 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
                   scratch: Scratch, executor, options: RunOptions) -> int:
     ranges = storage.split(url, n=options.width)
     futures = [executor.submit(worker.run_range, r, stage.commands, plan.shipped_env,
-                               scratch.part(k, i), stage.primed)
+                               scratch.part(k, i), stage.primed, stage.counts)
                for i, r in enumerate(ranges)]
     try:
         if stage.aggregator == "concat":

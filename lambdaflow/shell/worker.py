@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from lambdaflow import storage
+from lambdaflow.shell.counting import SortedCounter
 from lambdaflow.shell.locations import is_local, local_paths
 from lambdaflow.shell.parse import Command
 from lambdaflow.shell.processes import FileSlice, run_chain
@@ -29,15 +30,25 @@ class PartResult:
 
 
 def run_range(byte_range: storage.ByteRange, commands: Sequence[Command],
-              shipped_env: Mapping[str, str], out_url: str, primed: int = 0) -> PartResult:
+              shipped_env: Mapping[str, str], out_url: str, primed: int = 0,
+              counts: str | None = None) -> PartResult:
     """Run `commands` on the lines `byte_range` owns; write their output to `out_url`.
 
     `primed` > 0 (a ``tr -s`` first, see `lambdaflow.shell.plan`): unless the range starts
     the object, feed one newline — the byte before the range — ahead of the range and drop
     the `primed` bytes the first command prints for it (``tail -c +N`` does the dropping).
+
+    `counts` ("ascending"/"descending"): the last two commands are ``sort [-r] | uniq -c``
+    under byte collation, computed by `counting.SortedCounter` (same bytes, no sort).
     """
     with storage.open_write(out_url) as sink:
-        statuses = run_owned(byte_range, commands, shipped_env, sink, primed)
+        if counts is None:
+            statuses = run_owned(byte_range, commands, shipped_env, sink, primed)
+        else:
+            counter = SortedCounter(sink, reverse=counts == "descending")
+            statuses = run_owned(byte_range, commands[:-2], shipped_env, counter, primed)
+            counter.finish()
+            statuses += [0, 0]
     return PartResult(out_url, storage.size(out_url), tuple(statuses))
 
 
