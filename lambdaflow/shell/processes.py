@@ -44,6 +44,7 @@ class FileSlice:
     path: str
     start: int
     stop: int
+    prefix: bytes = b""  # written to the first command before the slice
 
 
 def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
@@ -63,7 +64,8 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
     try:
         if isinstance(source, FileSlice):
             opened = open(source.path, "rb")
-            whole = source.start == 0 and source.stop == os.fstat(opened.fileno()).st_size
+            whole = (source.start == 0 and not source.prefix
+                     and source.stop == os.fstat(opened.fileno()).st_size)
             stdin = opened if whole else subprocess.PIPE
         else:
             stdin = _fd_or_pipe(source)
@@ -104,6 +106,7 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
 
 def _copy(source, sink) -> None:
     if isinstance(source, FileSlice):
+        sink.write(source.prefix)
         with open(source.path, "rb") as f:
             f.seek(source.start)
             left = source.stop - source.start
@@ -142,6 +145,9 @@ def _feed(source: BinaryIO, stdin) -> None:
 def _send(file, piece: FileSlice, stdin) -> None:
     offset = piece.start
     try:
+        if piece.prefix:
+            stdin.write(piece.prefix)
+            stdin.flush()
         while offset < piece.stop:
             sent = os.sendfile(stdin.fileno(), file.fileno(), offset,
                                min(piece.stop - offset, 1 << 30))

@@ -60,18 +60,18 @@ def run_owned(byte_range: storage.ByteRange, commands: Sequence[Command],
     if primed and byte_range.start > 0:
         prefix = b"\n"
         commands.insert(1, Command(("tail", "-c", f"+{primed + 1}")))
-    if not prefix and is_local(byte_range.url):
+    if is_local(byte_range.url):
         # A local file: find the owned bytes and hand them to the first command directly.
         path = to_path(byte_range.url)
         backend = storage.backend(byte_range.url)
         first, stop = partition.owned_bounds(
             lambda a, b: backend.open_range(byte_range.url, a, b), byte_range.start,
             byte_range.end)
-        statuses = run_chain(commands, FileSlice(path, first, stop), sink, shipped_env)
-        return statuses
-    with byte_range.open() as owned:
-        source = _Prefixed(prefix, owned) if prefix else owned
-        statuses = run_chain(commands, source, sink, shipped_env)
+        statuses = run_chain(commands, FileSlice(path, first, stop, prefix), sink, shipped_env)
+    else:
+        with byte_range.open() as owned:
+            source = _Prefixed(prefix, owned) if prefix else owned
+            statuses = run_chain(commands, source, sink, shipped_env)
     if prefix:
         statuses.pop(1)
     return statuses
