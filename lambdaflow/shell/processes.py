@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from typing import BinaryIO, Mapping, Sequence
@@ -48,12 +49,14 @@ class FileSlice:
 
 
 def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
-              shipped_env: Mapping[str, str]) -> list[int]:
+              shipped_env: Mapping[str, str], stderr_tail: bytearray | None = None) -> list[int]:
     """Pipe `source` through `commands` into `sink`; return every command's exit status.
 
     `source` and `sink` may be any binary streams: real files are handed to the processes as
     they are, other streams are copied by a thread. `shipped_env` (from `locale_env`) replaces
     the locale of this process's environment; each command's own ``NAME=value`` comes last.
+    With `stderr_tail`, what the commands print on stderr is passed on to this process's
+    stderr and its last 64 KiB are also appended to `stderr_tail`.
     """
     if not commands:
         _copy(source, sink)
@@ -61,6 +64,13 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
     procs: list[subprocess.Popen] = []
     feeder = None
     opened = None
+    err_read = err_write = None
+    err_thread = None
+    if stderr_tail is not None:
+        err_read, err_write = os.pipe()
+        err_thread = threading.Thread(target=_tee_stderr, args=(err_read, stderr_tail),
+                                      daemon=True)
+        err_thread.start()
     try:
         if isinstance(source, FileSlice):
             opened = open(source.path, "rb")
@@ -74,7 +84,7 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
             stdout = _fd_or_pipe(sink) if last else subprocess.PIPE
             try:
                 proc = subprocess.Popen(
-                    list(command.argv), stdin=stdin, stdout=stdout,
+                    list(command.argv), stdin=stdin, stdout=stdout, stderr=err_write,
                     env=command_env(os.environ, shipped_env, command))
             except FileNotFoundError:
                 raise ShellError(f"{command.argv[0]}: command not found (on {os.uname().nodename}); "
@@ -101,6 +111,10 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
             feeder.join()
         if opened is not None:
             opened.close()
+        if err_write is not None:
+            os.close(err_write)
+            err_thread.join()
+            os.close(err_read)
     return statuses
 
 
@@ -161,6 +175,17 @@ def _send(file, piece: FileSlice, stdin) -> None:
             stdin.close()
         except BrokenPipeError:
             pass
+
+
+def _tee_stderr(fd: int, tail: bytearray) -> None:
+    while True:
+        data = os.read(fd, 65536)
+        if not data:
+            return
+        sys.stderr.buffer.write(data)
+        sys.stderr.buffer.flush()
+        tail += data
+        del tail[:-65536]
 
 
 def _status(returncode: int) -> int:

@@ -101,6 +101,14 @@ def _concat(plan: Plan, stage: ParallelStage, url: str, ranges, futures, out) ->
     """Concatenate parts in range order as they finish. If a command failed on range i, the
     output of ranges before i is still bash's (stateless commands carry nothing over), so the
     coordinator runs the stage itself from range i on, as the one bash pipeline would."""
+    if any(c.name == "grep" for c in stage.commands):
+        # grep may stop printing at a buffer holding a NUL, a buffer that can start in an
+        # earlier range: only when every range is clean is any of the output bash's.
+        results = [f.result() for f in futures]
+        if not all(worker.clean(stage.commands, r.statuses) for r in results):
+            whole = storage.ByteRange(url, 0, ranges[-1].end)
+            return worker.run_owned(whole, stage.commands, plan.shipped_env, out,
+                                    stage.primed, whole=True)[-1]
     statuses = []
     for i, future in enumerate(futures):
         part = future.result()

@@ -53,9 +53,16 @@ def run_range(byte_range: storage.ByteRange, commands: Sequence[Command],
 
 
 def run_owned(byte_range: storage.ByteRange, commands: Sequence[Command],
-              shipped_env: Mapping[str, str], sink, primed: int = 0) -> list[int]:
-    """`run_range`'s work, writing to the binary stream `sink`; return every exit status."""
+              shipped_env: Mapping[str, str], sink, primed: int = 0,
+              whole: bool = False) -> list[int]:
+    """`run_range`'s work, writing to the binary stream `sink`; return every exit status.
+
+    `whole`: the range is the stage's whole input (the coordinator's fallback), so grep's
+    binary-input notice is bash's own behaviour, not a reason to distrust the output.
+    """
+    original = list(commands)
     commands = list(commands)
+    errors = bytearray()
     prefix = b""
     if primed and byte_range.start > 0:
         prefix = b"\n"
@@ -67,14 +74,24 @@ def run_owned(byte_range: storage.ByteRange, commands: Sequence[Command],
         first, stop = partition.owned_bounds(
             lambda a, b: backend.open_range(byte_range.url, a, b), byte_range.start,
             byte_range.end)
-        statuses = run_chain(commands, FileSlice(path, first, stop, prefix), sink, shipped_env)
+        source = FileSlice(path, first, stop, prefix)
+        statuses = run_chain(commands, source, sink, shipped_env, stderr_tail=errors)
     else:
         with byte_range.open() as owned:
             source = _Prefixed(prefix, owned) if prefix else owned
-            statuses = run_chain(commands, source, sink, shipped_env)
+            statuses = run_chain(commands, source, sink, shipped_env, stderr_tail=errors)
     if prefix:
         statuses.pop(1)
+    if not whole and _BINARY_MATCH in errors:
+        # grep found a NUL (or bytes invalid in the locale) and stopped printing lines from
+        # the read buffer holding it; where that buffer starts depends on the whole file, so
+        # this range's output cannot be trusted: report a failure (status 2) for grep.
+        statuses = [2 if c.name == "grep" else st for c, st in zip(original, statuses)]
     return statuses
+
+
+#: grep's stderr notice (grep >= 3.5, untranslated) that it treated its input as binary.
+_BINARY_MATCH = b"binary file matches"
 
 
 def clean(commands: Sequence[Command], statuses: Sequence[int]) -> bool:
