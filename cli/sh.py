@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -39,9 +40,15 @@ def run(args) -> int:
         source = args.input
         if source is None and pipeline.plan().input is None:
             source = sys.stdin.buffer
-        status = pipeline.run(ex, input=source, output=args.output, width=args.width,
-                              scratch=args.scratch)
-    sys.stdout.flush()
+        try:
+            status = pipeline.run(ex, input=source, output=args.output, width=args.width,
+                                  scratch=args.scratch)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # Whoever read our stdout stopped (| head): bash's last command would die of
+            # SIGPIPE, quietly, with status 141.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
     return status
 
 
