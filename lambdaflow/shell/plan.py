@@ -29,7 +29,7 @@ from lambdaflow.shell.annotations import Annotations, Flags, Verdict
 from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.locations import absolute
 from lambdaflow.shell.parse import Command, ParsedPipeline
-from lambdaflow.shell.processes import run_chain
+from lambdaflow.shell.processes import locale_env, run_chain
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,6 @@ class Plan:
 def make_plan(parsed: ParsedPipeline, annotations: Annotations, env: Mapping[str, str],
               *, input: str | None = None, output: str | None = None) -> Plan:
     """Plan `parsed`; `input`/`output` are URLs given outside the pipeline text (or None)."""
-    from lambdaflow.shell.processes import locale_env
-
     shipped = locale_env(env)
     commands = list(parsed.commands)
     source, regular = input, True

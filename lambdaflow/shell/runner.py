@@ -20,7 +20,7 @@ from typing import BinaryIO
 from lambdaflow import storage
 from lambdaflow.shell import aggregators, worker
 from lambdaflow.shell.locations import Scratch
-from lambdaflow.shell.plan import CoordinatorStage, ParallelStage, Plan
+from lambdaflow.shell.plan import ParallelStage, Plan
 from lambdaflow.shell.processes import run_chain
 
 

@@ -1,7 +1,6 @@
 """Input, intermediates and output on S3 (moto's server): workers stream their ranges from S3
 and write parts there, as they would on Lambda."""
 
-import io
 
 import pytest
 
