@@ -46,11 +46,15 @@ PIPELINES = [
     "sort -b -k3",
     "sort -rn | head -n 3",
     "sort -fu | wc -l",
+    "sort -fu",
+    "sort -t, -k2,2 -u",
     # uniq
     "uniq",
     "uniq -c",
     "sort | uniq -c",
     "sort -f | uniq -ci",
+    "tr A-Z a-z | uniq -i",
+    "uniq -s 2 -c",
     "uniq -d",
     "sort | uniq -u | head -n 20",
     # wc, head, tail

@@ -159,3 +159,18 @@ def test_grep_on_binary_input_matches_bash(text, tmp_path, shell_executor):
     expected = bash(text, str(path))
     for width in (1, 3, 7):
         assert run(text, str(path), shell_executor, width=width) == expected, width
+
+
+def test_cli_sh_reader_closing_stdout_is_quiet(tmp_path):
+    # bash's sort would die of SIGPIPE without a word; so does `lambdaflow sh`. The output
+    # (1.3 MB) is far more than a pipe holds, so writing it must hit the closed pipe.
+    path = tmp_path / "many"
+    path.write_bytes(b"".join(b"w%06d\n" % i for i in range(200_000)))
+    with open(path, "rb") as stdin:
+        sh = subprocess.Popen([sys.executable, "-m", "cli.main", "sh", "--width", "2", "sort"],
+                              stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=ORACLE_ENV)
+        first = sh.stdout.read(8)
+        sh.stdout.close()
+        assert sh.wait(timeout=60) == 141
+    assert first == b"w000000\n" and sh.stderr.read() == b""
