@@ -174,3 +174,11 @@ def test_cli_sh_reader_closing_stdout_is_quiet(tmp_path):
         sh.stdout.close()
         assert sh.wait(timeout=60) == 141
     assert first == b"w000000\n" and sh.stderr.read() == b""
+
+
+def test_annotation_search_path_from_the_environment(tmp_path, monkeypatch):
+    (tmp_path / "nl.json").write_text(json.dumps({
+        "command": "nl", "cases": [{"predicate": "default", "class": "stateless"}]}))
+    assert isinstance(stages("nl")[0], CoordinatorStage)
+    monkeypatch.setenv("LAMBDAFLOW_SHELL_ANNOTATIONS", str(tmp_path))
+    assert isinstance(stages("nl")[0], ParallelStage)  # a later file replaces the package's
