@@ -66,6 +66,8 @@ class Pipeline:
         plan = self.plan(input=in_url, output=out_url)
         if input is not None and in_url is None and not _regular_file(input):
             plan = dataclasses.replace(plan, stdin_regular=False)  # bash's wc would see a pipe
+        if executor.config.backend != "local":
+            _check_remote_reachable(plan.input, config.scratch)
         if plan.input is None and input is None:
             raise ShellError("the pipeline names no input: give input= (or -i URL), or start "
                              "it with '< FILE' or 'cat FILE |'")
@@ -98,6 +100,16 @@ class Pipeline:
 
 
 __all__ = ["Pipeline"]
+
+
+def _check_remote_reachable(input_url: str | None, scratch: str | None) -> None:
+    """Workers on Lambda read and write storage, not this machine's files: say so early."""
+    if scratch is None or is_local(scratch):
+        raise ShellError("workers on Lambda cannot reach a local scratch directory: give "
+                         "scratch= (--scratch) an s3://bucket/prefix")
+    if input_url is not None and is_local(input_url):
+        raise ShellError(f"workers on Lambda cannot read the local file {input_url}: upload it "
+                         "and give its s3:// URL (or pipe it in on stdin)")
 
 
 def _regular_file(stream) -> bool:

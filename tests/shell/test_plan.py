@@ -182,3 +182,16 @@ def test_annotation_search_path_from_the_environment(tmp_path, monkeypatch):
     assert isinstance(stages("nl")[0], CoordinatorStage)
     monkeypatch.setenv("LAMBDAFLOW_SHELL_ANNOTATIONS", str(tmp_path))
     assert isinstance(stages("nl")[0], ParallelStage)  # a later file replaces the package's
+
+
+def test_remote_backend_needs_s3_scratch_and_input(words):
+    class FakeAwsExecutor:  # the aws backend is not on this branch; only .config is read
+        class config:
+            backend, max_workers = "aws", 4
+
+    with pytest.raises(ShellError, match="scratch= .*s3://"):
+        Pipeline("sort", env=ORACLE_ENV).run(FakeAwsExecutor(), input="s3://b/in",
+                                             output=io.BytesIO())
+    with pytest.raises(ShellError, match="cannot read the local file"):
+        Pipeline("sort", env=ORACLE_ENV).run(FakeAwsExecutor(), input=words,
+                                             output=io.BytesIO(), scratch="s3://b/tmp")
