@@ -16,6 +16,8 @@ runner combines it with the workers' statuses.
 | wc             | wc -l -w -c -m      | column sums, in GNU wc's layout                          |
 | uniq           | uniq                | drop a line at a seam that uniq finds equal to the last  |
 | uniq-count     | uniq -c             | add the counts of a group cut by a seam                  |
+| uniq-filter    | uniq -d, uniq -u    | workers run uniq -c; add counts at seams, keep groups    |
+|                |                     | seen more than once (-d) / once (-u)                     |
 | head / tail    | head -n, tail -n    | first / last N lines                                     |
 | reverse        | tac                 | parts in reverse range order                             |
 | tr-squeeze     | tr -s               | drop a squeezable byte repeated across a seam            |
@@ -191,7 +193,7 @@ class _UniqEquality:
     def __init__(self, ctx: Context):
         argv = [ctx.command.argv[0]]
         for flag, values in ctx.flags.values.items():
-            if flag != "-c":
+            if flag not in ("-c", "-d", "-u"):
                 for value in values:
                     argv += [flag, value] if value else [flag]
         self._command = Command(tuple(argv), ctx.command.env)
@@ -228,6 +230,34 @@ def uniq(parts, out, ctx) -> int:
     if last is not None:
         out.write(last)
     return 0
+
+
+def worker_command(aggregator, command: Command, flags: Flags) -> Command:
+    """What workers run in place of `command` (the command itself for most aggregators)."""
+    if aggregator == "uniq-filter":
+        # uniq -d / -u decide per group over the whole input: workers count groups instead.
+        argv = [command.argv[0], "-c"]
+        for flag, values in flags.values.items():
+            if flag not in ("-c", "-d", "-u"):
+                for value in values:
+                    argv += [flag, value] if value else [flag]
+        return Command(tuple(argv), command.env)
+    return command
+
+
+@register("uniq-filter")
+def uniq_filter(parts, out, ctx) -> int:
+    keep_repeated, keep_unique = ctx.flags.has("-d"), ctx.flags.has("-u")
+    counted = ctx.flags.has("-c")
+
+    class _Filter:
+        def write(self, data: bytes) -> None:
+            count, text = counting.parse_count(data)
+            if (keep_repeated and count == 1) or (keep_unique and count > 1):
+                return
+            out.write(data if counted else text + b"\n")
+
+    return uniq_count(parts, _Filter(), ctx)
 
 
 @register("uniq-count")

@@ -44,6 +44,12 @@ class ParallelStage:
     primed: int = 0             # bytes tr -s prints for "\n" (see the module docstring)
     counts: str | None = None   # "ascending"/"descending": workers count sort | uniq -c
     reasons: tuple[str, ...] = ()
+    worker_commands: tuple[Command, ...] | None = None  # when workers run something else
+
+    def for_workers(self) -> tuple[Command, ...]:
+        """The argv lists each range runs (`commands` itself runs when the stage runs on the
+        coordinator)."""
+        return self.worker_commands or self.commands
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,12 @@ def _group(commands, verdicts, shipped) -> list:
         if verdict.cls == "parallelizable_pure":
             close_coordinator()
             aggregators.resolve(verdict.aggregator)  # fail at plan time on a bad name
+            worker_command = aggregators.worker_command(verdict.aggregator, command,
+                                                        verdict.flags)
+            worker_commands = None
+            if worker_command != command:
+                reasons.append(f"{command.display()}: workers run {worker_command.display()}")
+                worker_commands = (*run, worker_command)
             run.append(command)
             agg, merged, flags = verdict.aggregator, command, verdict.flags
             if (agg == "sort-merge" and i + 1 < len(commands)
@@ -174,7 +186,7 @@ def _group(commands, verdicts, shipped) -> list:
             else:
                 counts = None
             stages.append(ParallelStage(tuple(run), agg, merged, flags, first_stage(), primed,
-                                        counts, tuple(reasons)))
+                                        counts, tuple(reasons), worker_commands))
             run, reasons, primed = [], [], 0
             i += 1
             continue

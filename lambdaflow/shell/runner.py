@@ -69,14 +69,14 @@ def _run_here(plan: Plan, stage, k: int, url: str, out: BinaryIO) -> int:
 def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: BinaryIO,
                   scratch: Scratch, executor, options: RunOptions) -> int:
     ranges = storage.split(url, n=options.width)
-    futures = [executor.submit(worker.run_range, r, stage.commands, plan.shipped_env,
+    futures = [executor.submit(worker.run_range, r, stage.for_workers(), plan.shipped_env,
                                scratch.part(k, i), stage.primed, stage.counts)
                for i, r in enumerate(ranges)]
     try:
         if stage.aggregator == "concat":
             return _concat(plan, stage, url, ranges, futures, out)
         results = [f.result() for f in futures]
-        if not all(worker.clean(stage.commands, r.statuses) for r in results):
+        if not all(worker.clean(stage.for_workers(), r.statuses) for r in results):
             # A command failed on some range (bad input, bad pattern…): its output there is
             # not what one run would print, so the whole stage runs once, as bash would.
             return _run_here(plan, stage, k, url, out)

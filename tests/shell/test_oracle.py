@@ -56,6 +56,9 @@ PIPELINES = [
     "tr A-Z a-z | uniq -i",
     "uniq -s 2 -c",
     "uniq -d",
+    "uniq -u | wc -l",
+    "tr A-Z a-z | sort | uniq -dc",
+    "uniq -ui -s 1",
     "sort | uniq -u | head -n 20",
     # wc, head, tail
     "wc",

@@ -80,7 +80,7 @@ def run(text, path, executor, **kw):
 
 
 @pytest.mark.parametrize("text", ["sort | uniq -c | sort -rn", "sort -r | uniq | grep 9",
-                                  "grep 1 | sort | tac | uniq -c"])
+                                  "grep 1 | sort | tac | uniq -c", "sort | uniq -d | wc -l"])
 def test_second_parallel_round_matches_bash(text, words, shell_executor):
     assert run(text, words, shell_executor, width=3, second_round_bytes=0) == bash(text, words)
 
