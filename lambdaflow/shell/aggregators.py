@@ -13,7 +13,7 @@ runner combines it with the workers' statuses.
 |                |                     | fan-in F on the workers when there are more than F parts |
 | sorted-count   | sort | uniq -c      | k-way merge by line, adding the counts of equal lines    |
 | sum            | grep -c             | sum of the counts                                        |
-| wc             | wc -l -w -c -m      | column sums, in GNU wc's layout                          |
+| wc             | wc -l -w -c -m -L   | column sums (-L: maximum), in GNU wc's layout            |
 | uniq           | uniq                | drop a line at a seam that uniq finds equal to the last  |
 | uniq-count     | uniq -c             | add the counts of a group cut by a seam                  |
 | uniq-filter    | uniq -d, uniq -u    | workers run uniq -c; add counts at seams, keep groups    |
@@ -133,7 +133,7 @@ def sum_counts(parts, out, ctx) -> int:
     return 0
 
 
-_WC_ORDER = ("-l", "-w", "-m", "-c")
+_WC_ORDER = ("-l", "-w", "-m", "-c", "-L")  # GNU wc's column order
 
 
 @register("wc")
@@ -144,7 +144,8 @@ def wc(parts, out, ctx) -> int:
         fields = storage.get(part.url).split()
         if len(fields) != len(wanted):
             raise ShellError(f"wc printed {fields!r} on a worker; expected {len(wanted)} numbers")
-        totals = [t + int(f) for t, f in zip(totals, fields)]
+        totals = [max(t, int(f)) if flag == "-L" else t + int(f)
+                  for flag, t, f in zip(wanted, totals, fields)]
     # GNU wc: one count is printed bare; several are right-aligned to a common width, which
     # is the digit count of the file size when stdin is a regular file, else 7.
     if len(wanted) == 1:

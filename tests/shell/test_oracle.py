@@ -65,6 +65,8 @@ PIPELINES = [
     "wc -l",
     "wc -w -c",
     "wc -m",
+    "wc -L",
+    "wc -lL",
     "cat | wc -lw",
     "head -n 3",
     "tail -n 3",
