@@ -33,7 +33,7 @@ def run(args) -> int:
 
     pipeline = Pipeline(args.pipeline)
     if args.explain:
-        width = args.width or _default_width()
+        width = args.width or _default_width(args.backend, args.function)
         sys.stdout.write(pipeline.explain(width=width, input=args.input, output=args.output))
         return 0
     with LambdaExecutor(backend=args.backend, function=args.function) as ex:
@@ -52,7 +52,7 @@ def run(args) -> int:
     return status
 
 
-def _default_width() -> int:
+def _default_width(backend, function) -> int:
     from lambdaflow.config import ExecutorConfig
 
-    return ExecutorConfig.build().max_workers
+    return ExecutorConfig.build(backend=backend, function=function).max_workers
