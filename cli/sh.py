@@ -29,7 +29,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from lambdaflow import LambdaExecutor
-    from lambdaflow.shell import Pipeline
+    from lambdaflow.shell import Pipeline, ShellError
 
     pipeline = Pipeline(args.pipeline)
     if args.explain:
@@ -39,6 +39,9 @@ def run(args) -> int:
     with LambdaExecutor(backend=args.backend, function=args.function) as ex:
         source = args.input
         if source is None and pipeline.plan().input is None:
+            if sys.stdin.isatty():
+                raise ShellError("the pipeline's input would be this terminal: give -i URL, "
+                                 "redirect stdin (< FILE), or start with 'cat FILE |'")
             source = sys.stdin.buffer
         try:
             status = pipeline.run(ex, input=source, output=args.output, width=args.width,

@@ -102,7 +102,7 @@ def make_plan(parsed: ParsedPipeline, annotations: Annotations, env: Mapping[str
             raise ShellError(f"the pipeline reads '< {parsed.stdin}' and an input was given "
                              "too; give one of them")
         source = parsed.stdin
-    elif (len(commands) > 1 and commands[0].name == "cat" and len(commands[0].argv) == 2
+    elif (commands and commands[0].name == "cat" and len(commands[0].argv) == 2
           and not commands[0].env and commands[0].argv[1] != "-"
           and not commands[0].argv[1].startswith("-")):
         if input is not None:

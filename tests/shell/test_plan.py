@@ -134,6 +134,7 @@ def test_input_and_output_redirections(tmp_path, words, shell_executor):
     text = f"< {words} wc -l >> {out}"
     run(text, None, shell_executor, width=2)
     assert out.read_bytes().endswith(b"3000\n")
+    assert run(f"cat {words}", None, shell_executor, width=2) == bash(f"cat {words}")
 
 
 def test_cli_sh_matches_bash(words):
@@ -195,3 +196,15 @@ def test_remote_backend_needs_s3_scratch_and_input(words):
     with pytest.raises(ShellError, match="cannot read the local file"):
         Pipeline("sort", env=ORACLE_ENV).run(FakeAwsExecutor(), input=words,
                                              output=io.BytesIO(), scratch="s3://b/tmp")
+
+
+def test_cli_sh_refuses_to_read_a_terminal():
+    import os
+    leader, follower = os.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "cli.main", "sh", "sort"], stdin=follower,
+                              capture_output=True, env=ORACLE_ENV, timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert proc.returncode == 1 and b"input would be this terminal" in proc.stderr
