@@ -76,8 +76,13 @@ class Pipeline:
             if source is None:
                 source = space.input()
                 storage.put(source, input)
-            elif not storage.exists(source):
-                raise ShellError(f"{source}: no such input file or object")
+            else:
+                try:
+                    storage.size(source)
+                except FileNotFoundError:
+                    raise ShellError(f"{source}: no such input file or object") from None
+                except OSError as exc:
+                    raise ShellError(f"{source}: cannot read the input: {exc}") from exc
             options = RunOptions(config.width, config.fan_in, config.second_round_bytes)
             return run_plan(plan, executor, source, sink, space, options)
 

@@ -63,6 +63,9 @@ def test_missing_input_is_a_clear_error(shell_executor, tmp_path):
     with pytest.raises(ShellError, match="no such input"):
         Pipeline("sort", env=ORACLE_ENV).run(shell_executor, input=str(tmp_path / "nope"),
                                              output=io.BytesIO())
+    with pytest.raises(ShellError, match="cannot read the input"):
+        Pipeline("sort", env=ORACLE_ENV).run(shell_executor, input=str(tmp_path),
+                                             output=io.BytesIO())
 
 
 @pytest.fixture
