@@ -20,7 +20,8 @@ with the task id and the log tail: ``Task timed out after N.00 seconds`` → `Ta
 the zip lacks fails with `MissingModule` (a `FunctionError` and a `ModuleNotFoundError`) whose
 message says how to add it. The REPORT line of the log tail gives `duration_ms`, `billed_ms`,
 `memory_mb`, `max_memory_used_mb` and, on a cold start, `init_ms` — found in
-``future.stats.extra``.
+``future.stats.extra`` with `invoke_attempts` (more than 1 when Lambda refused and the task
+was sent again).
 """
 
 from __future__ import annotations
@@ -189,6 +190,7 @@ class AwsBackend(Backend):
         if answer.get("FunctionError"):
             raise self._function_error(body, log_tail, report, task_id)
         response = json.loads(body)
+        report["invoke_attempts"] = retrying.statistics.get("attempt_number", 1)
         response.setdefault("stats", {}).update(report)
         if response.get("status") == "error":
             missing = self._missing_module(response["error"], log_tail, task_id)
