@@ -115,3 +115,17 @@ def no_aws(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def foreign_function(client, name: str, *, handler: str, runtime: str | None = None) -> None:
+    """Create a function lambdaflow did not deploy: plain boto3, a one-file zip, no tag."""
+    import io
+    import sys
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    runtime = runtime or f"python{sys.version_info.major}.{sys.version_info.minor}"
+    client.create_function(FunctionName=name, Runtime=runtime, Role=LOCAL_ROLE,
+                           Handler=handler, Code={"ZipFile": buffer.getvalue()})
