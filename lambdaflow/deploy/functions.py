@@ -135,17 +135,24 @@ def logs(name: str, *, lines: int = 100, client=None, logs_client=None) -> list[
         return _local_logs(endpoint, name, lines)
     import boto3
 
-    logs_client = logs_client or boto3.client("logs")
     group = (config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{name}"
-    try:
-        streams = logs_client.describe_log_streams(
-            logGroupName=group, orderBy="LastEventTime", descending=True,
-            limit=LOG_STREAMS)["logStreams"]
-    except logs_client.exceptions.ResourceNotFoundException:
-        return []  # never invoked: Lambda creates the group on the first run
+    return cloudwatch_lines(logs_client or boto3.client("logs"), group, lines)
+
+
+def cloudwatch_lines(logs_client, group: str, lines: int) -> list[str]:
+    """The last `lines` lines of a CloudWatch log group, from its most recent streams."""
+    def recent_streams() -> list[dict]:
+        try:
+            return logs_client.describe_log_streams(
+                logGroupName=group, orderBy="LastEventTime", descending=True,
+                limit=LOG_STREAMS)["logStreams"]
+        except logs_client.exceptions.ResourceNotFoundException:
+            return []  # never invoked: Lambda creates the group on the first run
+
+    streams = _call("read the logs of", group, recent_streams)
     events = []
     for stream in streams:
-        events += _call("read the logs of", name, logs_client.get_log_events,
+        events += _call("read the logs of", group, logs_client.get_log_events,
                         logGroupName=group, logStreamName=stream["logStreamName"],
                         startFromHead=False, limit=lines)["events"]
     events.sort(key=lambda e: (e["timestamp"], e.get("ingestionTime", 0)))

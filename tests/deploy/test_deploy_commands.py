@@ -7,6 +7,7 @@ import io
 import json
 import sys
 import textwrap
+import time
 import zipfile
 
 import pytest
@@ -279,3 +280,21 @@ def test_a_zip_without_the_agent_is_a_function_error_with_the_log(local_platform
     assert info.value.error_type == "Runtime.ImportModuleError"
     assert "lambdaflow update agentless" in str(info.value)
     assert "No module named 'lambdaflow'" in info.value.log_tail
+
+
+def test_logs_from_cloudwatch(s3_server, monkeypatch):
+    """On AWS, `logs` reads CloudWatch: the most recent streams, merged by time (moto's
+    CloudWatch Logs over HTTP, on the same server as S3)."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", s3_server)
+    client = boto3.client("logs")
+    group = f"/aws/lambda/fn-{time.time_ns()}"
+    assert functions.cloudwatch_lines(client, group, 10) == []   # never invoked
+    client.create_log_group(logGroupName=group)
+    now = int(time.time() * 1000)
+    for stream, offsets in (("old", (0, 2)), ("new", (1, 3))):
+        client.create_log_stream(logGroupName=group, logStreamName=stream)
+        client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
+            {"timestamp": now + i, "message": f"line {i}\n"} for i in offsets])
+    assert functions.cloudwatch_lines(client, group, 3) == ["line 1", "line 2", "line 3"]
