@@ -48,13 +48,13 @@ def tricky_text(size: int, seed: int = 5) -> bytes:
 
 
 def test_sort_matches_lc_all_c_sort(platform, sort_s3, tmp_path, capsys):
-    data = tricky_text(3 << 20)
+    data = tricky_text(2 << 20)
     bucket = platform.spill_url.rsplit("/", 1)[0]
     storage.put(f"{bucket}/in.txt", data)
     name = platform.deploy(memory=512, timeout=60)
 
     assert sort_s3.main([f"{bucket}/in.txt", f"{bucket}/out.txt", "--function", name,
-                         "--workers", "5"]) == 0
+                         "--workers", "4"]) == 0
 
     source = tmp_path / "in.txt"
     source.write_bytes(data)
