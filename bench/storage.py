@@ -1,8 +1,9 @@
 """Storage throughput and memory, each against a baseline measured in the same run.
 
-    python bench/storage.py [--size-mb 64] [--ranges 8] [--repeat 3] [--local-gb 1]
+    python bench/storage.py [--url s3://…] [--size-mb 64] [--ranges 8] [--repeat 3] [--local-gb 1]
 
-1. Throughput, against one moto S3 server started on 127.0.0.1 for this run:
+1. Throughput, against one moto S3 server started on 127.0.0.1 for this run (or, with
+   ``--url s3://bucket/key``, an existing object wherever boto3's configuration points):
    - lambdaflow: ``split(url, n=RANGES)``, every range's lines streamed concurrently (one
      thread per range), as a map over the ranges does;
    - baseline: plain boto3 ``get_object`` of the same object, body streamed;
@@ -73,54 +74,67 @@ def start_moto() -> tuple[object, str]:
 
 
 def throughput(args, workdir: Path) -> None:
+    """Against --url when given (real S3, or whatever boto3's configuration points at), else
+    against a moto server started here with a generated object."""
     from lambdaflow import storage
-    from lambdaflow.storage.s3 import shared_client
 
-    server, endpoint = start_moto()
-    try:
-        client = shared_client()
-        client.create_bucket(Bucket="bench")
+    server = None
+    url, where = args.url, "boto3's configured endpoint"
+    if url is None:
+        server, where = start_moto()
+        storage.backend("s3://bench").client.create_bucket(Bucket="bench")
         text = workdir / "text.txt"
         make_text(text, args.size_mb)
-        size = text.stat().st_size
-        url = storage.put("s3://bench/text.txt", open(text, "rb"))
-        ranges = storage.split(url, n=args.ranges)
-        pool = ThreadPoolExecutor(args.ranges)
-
-        def lambdaflow_ranges():
-            total = sum(pool.map(lambda r: drain(r.open()), ranges))
-            assert total == size, (total, size)
-
-        def boto3_get_object():
-            body = client.get_object(Bucket="bench", Key="text.txt")["Body"]
-            assert drain(body) == size
-
-        def boto3_ranged_gets():
-            def get(r):
-                answer = client.get_object(Bucket="bench", Key="text.txt",
-                                           Range=f"bytes={r.start}-{r.end - 1}")
-                return drain(answer["Body"])
-            assert sum(pool.map(get, ranges)) == size
-
-        lambdaflow_ranges()  # warm up connections and caches on every path alike
-        boto3_get_object()
-        boto3_ranged_gets()
-        ours = median_seconds(lambdaflow_ranges, args.repeat)
-        whole = median_seconds(boto3_get_object, args.repeat)
-        same = median_seconds(boto3_ranged_gets, args.repeat)
-        pool.shutdown()
-        mb = size / (1 << 20)
-        print(f"S3 throughput, {mb:.0f} MiB object on moto at {endpoint}, median of {args.repeat}:")
-        print(f"  lambdaflow, {args.ranges} ranges concurrent   {mb / ours:8.1f} MiB/s")
-        print(f"  boto3 get_object (baseline)        {mb / whole:8.1f} MiB/s")
-        print(f"  boto3, the same {args.ranges} ranged GETs     {mb / same:8.1f} MiB/s")
-        print(f"  ratio vs get_object:        {whole / ours:.2f}x  (target >= 0.9x)")
-        print(f"  ratio vs the same ranges:   {same / ours:.2f}x")
-        print("  note: moto reads the whole object for every ranged GET "
-              "(../shared/NOTES-local-aws.md), so on moto N ranges cost the server N full reads; "
-              "the second ratio isolates lambdaflow's own cost.")
+        with open(text, "rb") as data:
+            url = storage.put("s3://bench/text.txt", data)
+    try:
+        measure_throughput(args, url, where)
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
+
+
+def measure_throughput(args, url: str, where: str) -> None:
+    from lambdaflow import storage
+    from lambdaflow.storage.s3 import parse
+
+    client = storage.backend(url).client
+    bucket, key = parse(url)
+    size = storage.size(url)
+    ranges = storage.split(url, n=args.ranges)
+    pool = ThreadPoolExecutor(args.ranges)
+
+    def lambdaflow_ranges():
+        total = sum(pool.map(lambda r: drain(r.open()), ranges))
+        assert total == size, (total, size)
+
+    def boto3_get_object():
+        assert drain(client.get_object(Bucket=bucket, Key=key)["Body"]) == size
+
+    def boto3_ranged_gets():
+        def get(r):
+            answer = client.get_object(Bucket=bucket, Key=key,
+                                       Range=f"bytes={r.start}-{r.end - 1}")
+            return drain(answer["Body"])
+        assert sum(pool.map(get, ranges)) == size
+
+    for warm_up in (lambdaflow_ranges, boto3_get_object, boto3_ranged_gets):
+        warm_up()  # connections and caches warm on every path alike
+    ours = median_seconds(lambdaflow_ranges, args.repeat)
+    whole = median_seconds(boto3_get_object, args.repeat)
+    same = median_seconds(boto3_ranged_gets, args.repeat)
+    pool.shutdown()
+    mb = size / (1 << 20)
+    print(f"S3 throughput, {mb:.0f} MiB object {url} on {where}, median of {args.repeat}:")
+    print(f"  lambdaflow, {args.ranges} ranges concurrent   {mb / ours:8.1f} MiB/s")
+    print(f"  boto3 get_object (baseline)        {mb / whole:8.1f} MiB/s")
+    print(f"  boto3, the same {args.ranges} ranged GETs     {mb / same:8.1f} MiB/s")
+    print(f"  ratio vs get_object:        {whole / ours:.2f}x  (target >= 0.9x)")
+    print(f"  ratio vs the same ranges:   {same / ours:.2f}x")
+    if args.url is None:
+        print("  note: moto reads (and hashes) the whole object for every ranged GET "
+              "(../shared/NOTES-local-aws.md), so on moto N ranges cost the server N full reads; "
+              "the second ratio isolates lambdaflow's own cost. Pass --url s3://… for real S3.")
 
 
 # The peak is read from /proc/self/status (VmHWM, per address space), not from getrusage's
@@ -166,6 +180,7 @@ def memory(args, workdir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="an existing s3:// object to read instead of starting moto")
     parser.add_argument("--size-mb", type=int, default=64)
     parser.add_argument("--ranges", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
