@@ -1,0 +1,87 @@
+"""Where a run keeps its intermediate data: one scratch prefix per run, deleted afterwards.
+
+Every intermediate object goes through `lambdaflow.storage`, so a ``s3://`` scratch prefix lets
+workers on Lambda write what the coordinator reads. `local_paths` gives programs that need file
+names (``sort -m``) local files, downloading only what is not local already.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from lambdaflow import storage
+from lambdaflow.storage.dispatch import scheme_of
+from lambdaflow.storage.local import to_path
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """URLs under `prefix` (which ends with ``/``) for one run's intermediate objects."""
+
+    prefix: str
+
+    def input(self) -> str:
+        return f"{self.prefix}input"
+
+    def part(self, stage: int, index: int) -> str:
+        return f"{self.prefix}stage{stage}/part-{index:05d}"
+
+    def merged(self, stage: int, level: int, index: int) -> str:
+        return f"{self.prefix}stage{stage}/merge-{level}-{index:05d}"
+
+    def stage_output(self, stage: int) -> str:
+        return f"{self.prefix}stage{stage}/output"
+
+
+@contextlib.contextmanager
+def scratch_space(base: str | None) -> Iterator[Scratch]:
+    """A fresh scratch prefix under `base` (a temporary directory when None), removed on exit."""
+    tempdir = None
+    if base is None:
+        tempdir = tempfile.mkdtemp(prefix="lambdaflow-sh-")
+        base = tempdir
+    scratch = Scratch(f"{base.rstrip('/')}/run-{uuid.uuid4().hex[:12]}/")
+    try:
+        yield scratch
+    finally:
+        if tempdir is not None:
+            shutil.rmtree(tempdir, ignore_errors=True)
+        else:
+            storage.delete_prefix(scratch.prefix)
+
+
+def absolute(url: str) -> str:
+    """`url` made independent of the current directory (workers run elsewhere)."""
+    if is_local(url) and not url.startswith("file://"):
+        return os.path.abspath(url)
+    return url
+
+
+def is_local(url: str) -> bool:
+    return scheme_of(url) == "file"
+
+
+@contextlib.contextmanager
+def local_paths(urls: Sequence[str]) -> Iterator[list[str]]:
+    """Local file paths holding the objects at `urls`, copied to a temporary directory when
+    they are not local files; the copies are removed on exit."""
+    if all(is_local(u) for u in urls):
+        yield [to_path(u) for u in urls]
+        return
+    with tempfile.TemporaryDirectory(prefix="lambdaflow-sh-") as tmp:
+        paths = []
+        for i, url in enumerate(urls):
+            if is_local(url):
+                paths.append(to_path(url))
+                continue
+            path = os.path.join(tmp, f"{i:05d}")
+            with storage.open_range(url, 0) as src, open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            paths.append(path)
+        yield paths

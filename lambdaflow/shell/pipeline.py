@@ -1,0 +1,107 @@
+"""`Pipeline`: the Python front end of the shell layer (``lambdaflow sh`` is a thin CLI over it)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import stat
+import sys
+from typing import BinaryIO, Mapping
+
+from lambdaflow import storage
+from lambdaflow.shell.annotations import Annotations
+from lambdaflow.shell.config import ShellConfig
+from lambdaflow.shell.errors import ShellError
+from lambdaflow.shell.locations import absolute, is_local, scratch_space
+from lambdaflow.shell.parse import parse
+from lambdaflow.shell.plan import Plan, make_plan
+from lambdaflow.shell.runner import RunOptions, run_plan
+
+
+class Pipeline:
+    """One shell pipeline, parsed and checked at construction.
+
+    `annotation_path`: extra directories of annotation files (after the package's and
+    ``LAMBDAFLOW_SHELL_ANNOTATIONS``'s). `env`: the environment whose locale the commands run
+    with (default: this process's), as bash would pass it on.
+    """
+
+    def __init__(self, text: str, *, annotation_path=(), env: Mapping[str, str] | None = None):
+        self.text = text
+        self.parsed = parse(text)
+        self.annotations = Annotations(tuple(annotation_path))
+        self.env = dict(os.environ if env is None else env)
+
+    def plan(self, *, input: str | None = None, output: str | None = None) -> Plan:
+        return make_plan(self.parsed, self.annotations, self.env, input=input, output=output)
+
+    def explain(self, *, width: int, input: str | None = None, output: str | None = None,
+                fan_in: int | None = None, second_round_bytes: int | None = None) -> str:
+        """The plan as text: which commands run where, with which aggregator and width."""
+        config = ShellConfig.build(width=width, fan_in=fan_in,
+                                   second_round_bytes=second_round_bytes, env=self.env)
+        plan = self.plan(input=input, output=output if isinstance(output, str) else None)
+        return plan.explain(config.width, config.second_round_bytes, config.fan_in)
+
+    def run(self, executor, *, input: str | BinaryIO | None = None,
+            output: str | BinaryIO | None = None, width: int | None = None,
+            scratch: str | None = None, fan_in: int | None = None,
+            second_round_bytes: int | None = None) -> int:
+        """Run on `executor` and return the exit status bash would have returned.
+
+        `input`: a storage URL, or a readable binary stream (copied to scratch first); None
+        when the pipeline names its input (``< FILE`` or ``cat FILE |``). `output`: a storage
+        URL or a writable binary stream; None writes to this process's stdout (or to the
+        pipeline's ``> FILE``). `width`: byte ranges per parallel stage (default: the
+        executor's ``max_workers``). `scratch`: URL prefix for intermediates (default: a
+        temporary directory; give an ``s3://`` prefix when workers run on Lambda).
+        """
+        if width is None:
+            width = executor.config.max_workers
+        config = ShellConfig.build(width=width, fan_in=fan_in, scratch=scratch,
+                                   second_round_bytes=second_round_bytes, env=self.env)
+        in_url = input if isinstance(input, str) else None
+        out_url = output if isinstance(output, str) else None
+        plan = self.plan(input=in_url, output=out_url)
+        if input is not None and in_url is None and not _regular_file(input):
+            plan = dataclasses.replace(plan, stdin_regular=False)  # bash's wc would see a pipe
+        if plan.input is None and input is None:
+            raise ShellError("the pipeline names no input: give input= (or -i URL), or start "
+                             "it with '< FILE' or 'cat FILE |'")
+        with scratch_space(config.scratch) as space, self._sink(plan, output) as sink:
+            source = plan.input
+            if source is None:
+                source = space.input()
+                storage.put(source, input)
+            elif not storage.exists(source):
+                raise ShellError(f"{source}: no such input file or object")
+            options = RunOptions(config.width, config.fan_in, config.second_round_bytes)
+            return run_plan(plan, executor, source, sink, space, options)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _sink(plan: Plan, output):
+        if plan.output is None:
+            stream = output if output is not None else sys.stdout.buffer
+            yield stream
+            stream.flush()
+            return
+        if plan.append:
+            if not is_local(plan.output):
+                raise ShellError(f">> {plan.output}: appending works on local files only")
+            with open(absolute(plan.output), "ab") as f:
+                yield f
+            return
+        with storage.open_write(plan.output) as f:
+            yield f
+
+
+__all__ = ["Pipeline"]
+
+
+def _regular_file(stream) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):
+        return False

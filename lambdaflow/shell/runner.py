@@ -1,0 +1,140 @@
+"""Run a `Plan` on an executor: split, submit one task per byte range, aggregate, go on.
+
+    input URL ──split──▶ ranges ──executor──▶ worker.run_range ──▶ parts in scratch
+                                                                    │
+             next stage's input (scratch) or the final output ◀── aggregator (coordinator)
+
+Every stage reads one stored object and writes one, so a later parallel stage can split its
+input again; a coordinator stage streams its input through its commands. Exit status is
+bash's without pipefail: the last command's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from lambdaflow import storage
+from lambdaflow.shell import aggregators, worker
+from lambdaflow.shell.locations import Scratch
+from lambdaflow.shell.plan import CoordinatorStage, ParallelStage, Plan
+from lambdaflow.shell.processes import run_chain
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How wide to run and when to split again; see `lambdaflow.shell.ShellConfig`."""
+
+    width: int
+    fan_in: int
+    second_round_bytes: int
+
+
+def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scratch,
+             options: RunOptions) -> int:
+    """Run every stage; write the last one's output to `sink`; return the exit status."""
+    current = source_url
+    status = 0
+    if not plan.stages:
+        with storage.open_range(current, 0) as src:
+            shutil.copyfileobj(src, sink, 1 << 20)
+        return 0
+    for k, stage in enumerate(plan.stages):
+        last = k == len(plan.stages) - 1
+        out_url = None if last else scratch.stage_output(k)
+        target = contextlib.nullcontext(sink) if last else storage.open_write(out_url)
+        with target as out:
+            if isinstance(stage, ParallelStage) and (
+                    stage.first or storage.size(current) >= options.second_round_bytes):
+                status = _run_parallel(plan, stage, k, current, out, scratch, executor, options)
+            else:
+                status = _run_here(plan, stage, k, current, out)
+        if k > 0:
+            storage.delete(current)
+        current = out_url
+    return status
+
+
+def _run_here(plan: Plan, stage, k: int, url: str, out: BinaryIO) -> int:
+    with storage.open_range(url, 0) as src:
+        # Only the pipeline's first command may see a regular file on stdin, as in bash (wc's
+        # layout depends on it); every later command reads a pipe.
+        source = src if (k == 0 and plan.stdin_regular) else _Unseekable(src)
+        return run_chain(stage.commands, source, out, plan.shipped_env)[-1]
+
+
+def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: BinaryIO,
+                  scratch: Scratch, executor, options: RunOptions) -> int:
+    ranges = storage.split(url, n=options.width)
+    futures = [executor.submit(worker.run_range, r, stage.commands, plan.shipped_env,
+                               scratch.part(k, i), stage.primed)
+               for i, r in enumerate(ranges)]
+    try:
+        if stage.aggregator == "concat":
+            return _concat(plan, stage, url, ranges, futures, out)
+        results = [f.result() for f in futures]
+        if not all(worker.clean(stage.commands, r.statuses) for r in results):
+            # A command failed on some range (bad input, bad pattern…): its output there is
+            # not what one run would print, so the whole stage runs once, as bash would.
+            return _run_here(plan, stage, k, url, out)
+        stdin_size = None
+        if k == 0 and plan.stdin_regular and len(stage.commands) == 1:
+            stdin_size = storage.size(url)
+        ctx = aggregators.Context(
+            command=stage.merged, flags=stage.flags, shipped_env=plan.shipped_env,
+            executor=executor, scratch=scratch, stage=k, fan_in=options.fan_in,
+            stdin_size=stdin_size)
+        own = aggregators.resolve(stage.aggregator)(futures, out, ctx)
+        return own or combine_status(stage.commands[-1], [r.statuses[-1] for r in results])
+    finally:
+        for f in futures:
+            f.cancel()
+        for f in futures:
+            if f.done() and not f.cancelled() and f.exception() is None:
+                storage.delete(f.result().url)
+
+
+def _concat(plan: Plan, stage: ParallelStage, url: str, ranges, futures, out) -> int:
+    """Concatenate parts in range order as they finish. If a command failed on range i, the
+    output of ranges before i is still bash's (stateless commands carry nothing over), so the
+    coordinator runs the stage itself from range i on, as the one bash pipeline would."""
+    statuses = []
+    for i, future in enumerate(futures):
+        part = future.result()
+        if not worker.clean(stage.commands, part.statuses):
+            rest = storage.ByteRange(url, ranges[i].start, ranges[-1].end)
+            return worker.run_owned(rest, stage.commands, plan.shipped_env, out,
+                                    stage.primed)[-1]
+        with storage.open_range(part.url, 0) as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        statuses.append(part.statuses[-1])
+    return combine_status(stage.commands[-1], statuses)
+
+
+def combine_status(command, statuses: list[int]) -> int:
+    """The exit status one process over the whole input would have had."""
+    if command.name == "grep":
+        # grep: 0 if any line was selected, 1 if none, 2 on error.
+        if any(s >= 2 for s in statuses):
+            return max(statuses)
+        return 0 if any(s == 0 for s in statuses) else 1
+    return next((s for s in statuses if s != 0), 0)
+
+
+class _Unseekable(io.RawIOBase):
+    """Hides a file's descriptor, so the commands read a pipe as they would in bash."""
+
+    def __init__(self, stream: BinaryIO):
+        super().__init__()
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
