@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import time
 
+import cloudpickle
 import pytest
 
 from lambdaflow import (FunctionError, LambdaExecutor, OutOfMemory, TaskTimeout, Throttled,
                         WorkerCrashed)
+from lambdaflow.agent import wire
 from lambdaflow.errors import MissingModule, RemoteTraceback
 
 
@@ -188,3 +190,38 @@ def test_throttled_past_the_retry_policy(local_platform):
         backend.invoke({"task_id": "job/0"}, timeout=None)
     assert len(waits) == 3 and all(0.1 <= w <= 0.4 for w in waits)
     assert "after 4 attempts" in str(info.value) and info.value.task_id == "job/0"
+
+
+def task_event(fn, *args) -> dict:
+    """A wire-format event, as the executor builds it, for tests that drive a backend."""
+    return {"lambdaflow": wire.WIRE_VERSION, "python": wire.PYTHON_VERSION, "task_id": "job/0",
+            "serializer": "cloudpickle", "fn": wire.b64encode(cloudpickle.dumps(fn)),
+            "args": wire.b64encode(cloudpickle.dumps((args, {}))), "spill_url": None,
+            "inline_limit": 5 << 20}
+
+
+def test_5xx_and_dropped_connections_are_retried(local_platform, local_lambda, monkeypatch):
+    """Through a real proxy that answers 503 or resets the connection on cue (local-lambda
+    cannot fail that way itself); the task runs once the proxy lets it through."""
+    from lambdaflow.backends.aws import AwsBackend, InvokeRetryPolicy
+    from tests.storage.fault_proxy import FaultProxy
+
+    name = local_platform.deploy()
+    proxy = FaultProxy(local_lambda).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", proxy.url)
+        waits: list[float] = []
+        backend = AwsBackend(function=name, max_workers=1, sleep=waits.append,
+                             retry=InvokeRetryPolicy(attempts=4))
+        proxy.fail(2, method="POST", status=503, code="ServiceException")
+        proxy.fail(1, method="POST", reset=True)
+        response = backend.invoke(task_event(square, 12), timeout=None)
+        assert cloudpickle.loads(wire.b64decode(response["result"])) == 144
+        assert response["stats"]["invoke_attempts"] == 4 and len(waits) == 3
+        assert len(proxy.seen("POST")) == 4
+
+        proxy.fail(4, method="POST", status=503, code="ServiceException")
+        with pytest.raises(FunctionError, match="after 4 attempts"):
+            backend.invoke({"task_id": "job/1"}, timeout=None)
+    finally:
+        proxy.stop()
