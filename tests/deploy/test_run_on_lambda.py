@@ -215,7 +215,7 @@ def test_5xx_and_dropped_connections_are_retried(local_platform, local_lambda, m
                              retry=InvokeRetryPolicy(attempts=4))
         proxy.fail(2, method="POST", status=503, code="ServiceException")
         proxy.fail(1, method="POST", reset=True)
-        response = backend.invoke(task_event(square, 12), timeout=None)
+        response = backend.invoke(task_event(abs, -144), timeout=None)
         assert cloudpickle.loads(wire.b64decode(response["result"])) == 144
         assert response["stats"]["invoke_attempts"] == 4 and len(waits) == 3
         assert len(proxy.seen("POST")) == 4
