@@ -87,6 +87,8 @@ def update(spec: FunctionSpec, *, code_url: str | None = None, client=None,
                        FunctionName=spec.name, Architectures=[arch],
                        **_code(built, spec.name, code_url, direct_upload_limit))
         _wait(client, "function_updated_v2", spec.name)
+        _call("tag", spec.name, client.tag_resource, Resource=current["FunctionArn"],
+              Tags={TAG_VERSION: __version__})
     changes = _configuration_changes(spec, current)
     if changes:
         config = _call("update the configuration of", spec.name,

@@ -16,6 +16,7 @@ import os
 import re
 import sys
 
+from lambdaflow.deploy.package import VENDORED_TOP_LEVEL
 from lambdaflow.errors import ConfigError
 
 #: Defaults for `create`. 1,769 MB is the size at which Lambda gives a function one full vCPU.
@@ -127,8 +128,6 @@ def _existing(path, what: str) -> str:
 
 
 def _check_top_level_names(paths: tuple[str, ...]) -> None:
-    from lambdaflow.deploy.package import VENDORED_TOP_LEVEL
-
     seen: dict[str, str] = {}
     for path in paths:
         top = os.path.basename(path.rstrip(os.sep))
