@@ -189,7 +189,15 @@ class AwsBackend(Backend):
         report = _report(log_tail)
         if answer.get("FunctionError"):
             raise self._function_error(body, log_tail, report, task_id)
-        response = json.loads(body)
+        try:
+            response = json.loads(body)
+        except ValueError:
+            response = None
+        if not isinstance(response, dict):
+            raise FunctionError(f"{self.function} answered something that is not a lambdaflow "
+                                f"response: {body[:200]!r}; is its zip built by `lambdaflow "
+                                f"create`?", task_id=task_id, error_type="BadResponse",
+                                log_tail=log_tail)
         report["invoke_attempts"] = retrying.statistics.get("attempt_number", 1)
         response.setdefault("stats", {}).update(report)
         if response.get("status") == "error":

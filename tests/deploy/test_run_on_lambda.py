@@ -225,3 +225,10 @@ def test_5xx_and_dropped_connections_are_retried(local_platform, local_lambda, m
             backend.invoke({"task_id": "job/1"}, timeout=None)
     finally:
         proxy.stop()
+
+
+def test_executor_timeout_shorter_than_the_functions(platform):
+    name = platform.deploy(timeout=30)
+    with LambdaExecutor(function=name, max_workers=1, timeout=1) as ex:
+        with pytest.raises(TaskTimeout, match="within the executor's timeout of 1 s"):
+            ex.submit(sleep_then, 4, "late").result()
