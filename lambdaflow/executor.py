@@ -73,6 +73,9 @@ class TaskStats:
     extra: dict = dataclasses.field(default_factory=dict)
 
 
+_TASK_STATS_FIELDS = frozenset(field.name for field in dataclasses.fields(TaskStats))
+
+
 class _JobTotals:
     """Running totals behind `LambdaExecutor.stats()`, so no future is kept for bookkeeping."""
 
@@ -345,9 +348,12 @@ class LambdaExecutor(Executor):
     def _outcome(self, response: dict, stats: TaskStats):
         """Turn a response into the task's result, or the exception its future should carry."""
         worker_stats = response.get("stats") or {}
-        for key in ("started", "finished", "worker", "cold", "result_bytes", "max_rss_kb"):
-            setattr(stats, key, worker_stats.get(key))
-        stats.extra.update({k: v for k, v in worker_stats.items() if not hasattr(stats, k)})
+        get = worker_stats.get
+        stats.started, stats.finished, stats.worker = get("started"), get("finished"), get("worker")
+        stats.cold, stats.result_bytes = get("cold"), get("result_bytes")
+        stats.max_rss_kb = get("max_rss_kb")
+        if unknown := worker_stats.keys() - _TASK_STATS_FIELDS:
+            stats.extra.update({key: worker_stats[key] for key in unknown})
         if self.config.echo_output:
             _echo(stats.task_id, response.get("stdout"), sys.stdout)
             _echo(stats.task_id, response.get("stderr"), sys.stderr)

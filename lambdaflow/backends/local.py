@@ -11,7 +11,6 @@ killed and fails with `TaskTimeout`.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import subprocess
@@ -21,7 +20,7 @@ import time
 
 import lambdaflow
 from lambdaflow import process
-from lambdaflow.backends._frames import FRAME_HEADER
+from lambdaflow.backends._frames import FRAME_HEADER, decode_body, encode_body
 from lambdaflow.backends.base import LAMBDA_SYNC_LIMIT, Backend
 from lambdaflow.errors import ConfigError, TaskTimeout, WorkerCrashed
 
@@ -61,7 +60,7 @@ class _Worker:
         # releases the GIL, and with several dispatcher threads each release can cost a switch.
         task_id = event.get("task_id")
         deadline = time.time() + timeout if timeout else 0.0
-        body = json.dumps(event, separators=(",", ":")).encode()
+        body = encode_body(event)
         try:
             _write_all(self._request_w, FRAME_HEADER.pack(len(body), deadline) + body)
         except BrokenPipeError:
@@ -84,7 +83,7 @@ class _Worker:
                 raise self._crashed(task_id)
             chunks.append(more)
             received += len(more)
-        return json.loads(b"".join(chunks))
+        return decode_body(b"".join(chunks))
 
     def _crashed(self, task_id) -> WorkerCrashed:
         try:
