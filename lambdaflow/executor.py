@@ -244,7 +244,7 @@ class LambdaExecutor(Executor):
 
     def _pickle_task(self, fn, args, kwargs) -> tuple[str, bytes]:
         try:
-            return self._pickle_callable(fn), self._serializer.dumps((args, kwargs))
+            return self._pickle_callable(fn), wire.dumps(self._serializer, (args, kwargs))
         except Exception as exc:
             raise SerializationError(_describe_unpicklable(self._serializer, fn, args, kwargs, exc)
                                      ) from exc
