@@ -114,12 +114,16 @@ class _ForkedProcess:
         if timeout is not None:
             # Only the server can wait for its child; a pidfd tells us when there is something
             # to collect, so the server is never blocked on a worker that is still running.
-            pidfd = os.pidfd_open(self.pid)
             try:
-                if not select.select([pidfd], [], [], timeout)[0]:
-                    raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
-            finally:
-                os.close(pidfd)
+                pidfd = os.pidfd_open(self.pid)
+            except (AttributeError, OSError):
+                pidfd = None  # no pidfds (before Linux 5.3, or not Linux): the server waits
+            if pidfd is not None:
+                try:
+                    if not select.select([pidfd], [], [], timeout)[0]:
+                        raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
+                finally:
+                    os.close(pidfd)
         self.returncode = self._server.reap(self.pid)
         self.reaped = True
         return self.returncode

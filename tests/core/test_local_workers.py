@@ -5,6 +5,7 @@ import resource
 import select
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -116,3 +117,26 @@ def test_workers_and_the_fork_server_are_reaped_at_shutdown():
         rows = [f.result(timeout=30) for f in [ex.submit(describe_self) for _ in range(10)]]
     for pid, server, *_ in rows:
         assert gone(pid) and gone(server)
+
+
+CLIENT_THAT_DIES = """
+import os, signal, sys
+from lambdaflow import LambdaExecutor
+ex = LambdaExecutor(2)
+rows = {f.result(timeout=30) for f in [ex.submit(describe) for _ in range(10)]}
+print(" ".join(f"{pid} {server}" for pid, server in rows), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no shutdown, no atexit
+"""
+
+
+def test_a_client_killed_outright_leaves_no_worker_or_server_running(tmp_path):
+    script = tmp_path / "client.py"
+    script.write_text("import os\ndef describe():\n    return os.getpid(), os.getppid()\n"
+                      + CLIENT_THAT_DIES)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    pids = {int(pid) for pid in out.stdout.split()}
+    assert len(pids) >= 2  # at least one worker and the server
+    for pid in pids:  # end of file on their pipes and socket makes them exit by themselves
+        assert wait_for_exit(pid), f"process {pid} outlived its client"
