@@ -246,10 +246,13 @@ class LocalBackend(Backend):
             self._starting += 1
         try:
             worker = self._start_worker(task_id)
-        finally:
+        except BaseException:
             with self._lock:
                 self._starting -= 1
-        with self._lock:
+            self._stop_server_if_done()
+            raise
+        with self._lock:  # in one step, so close() never sees the worker in neither count
+            self._starting -= 1
             self._busy.add(worker)
         return worker
 
