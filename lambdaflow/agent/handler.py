@@ -51,7 +51,7 @@ def handler(event: dict, context=None) -> dict:
             task_bytes = len(event["fn"]) * 3 // 4 + len(args_bytes)
             args, kwargs = serializer.loads(args_bytes)
             result = fn(*args, **kwargs)
-            pickled = serializer.dumps(result)
+            pickled = wire.dumps(serializer, result)
             result_bytes = len(pickled)
             response.update(status="ok", **_encode_result(pickled, event))
         except BaseException as exc:  # noqa: BLE001 — user code may raise anything; report it all
