@@ -312,16 +312,16 @@ class LambdaExecutor(Executor):
                 except _RETRYABLE:
                     if stats.attempts > self.config.retries:
                         raise
-            outcome = self._outcome(response, stats)
+            result = self._outcome(response, stats)
         except BaseException as exc:  # noqa: BLE001 — the future must learn every failure
-            outcome = exc
-        stats.completed = time.time()
-        failed = isinstance(outcome, BaseException)
-        self._totals.finished(stats, failed=failed)
-        if failed:
-            future.set_exception(outcome)
+            stats.completed = time.time()
+            self._totals.finished(stats, failed=True)
+            future.set_exception(exc)
         else:
-            future.set_result(outcome)
+            # A task may return an exception object as its value: it stays a value.
+            stats.completed = time.time()
+            self._totals.finished(stats, failed=False)
+            future.set_result(result)
 
     def _event(self, item: _WorkItem) -> dict:
         event = {
@@ -351,7 +351,8 @@ class LambdaExecutor(Executor):
         return wire.encoded_size(size) + wire.RESPONSE_OVERHEAD > self._backend.inline_limit
 
     def _outcome(self, response: dict, stats: TaskStats):
-        """Turn a response into the task's result, or the exception its future should carry."""
+        """Turn a response into the task's result, or raise the exception its future should
+        carry."""
         worker_stats = response.get("stats") or {}
         get = worker_stats.get
         stats.started, stats.finished, stats.worker = get("started"), get("finished"), get("worker")
@@ -367,11 +368,11 @@ class LambdaExecutor(Executor):
             return self._result(response, stats)
         error = response.get("error") or {}
         if status == "protocol_error":
-            return ProtocolMismatch(error.get("message", "protocol mismatch"), task_id=stats.task_id)
+            raise ProtocolMismatch(error.get("message", "protocol mismatch"), task_id=stats.task_id)
         if status != "error":
-            return LambdaflowError(f"malformed response for task {stats.task_id}: "
-                                   f"status={status!r}")
-        return self._user_exception(error, stats.task_id)
+            raise LambdaflowError(f"malformed response for task {stats.task_id}: "
+                                  f"status={status!r}")
+        raise self._user_exception(error, stats.task_id)
 
     def _result(self, response: dict, stats: TaskStats):
         if "result_url" in response:
@@ -385,8 +386,8 @@ class LambdaExecutor(Executor):
         try:
             return self._serializer.loads(data)
         except Exception as exc:
-            return SerializationError(f"the result of task {stats.task_id} did not unpickle "
-                                      f"here: {type(exc).__name__}: {exc}")
+            raise SerializationError(f"the result of task {stats.task_id} did not unpickle "
+                                     f"here: {type(exc).__name__}: {exc}") from exc
 
     def _user_exception(self, error: dict, task_id: str) -> BaseException:
         remote_tb = RemoteTraceback(error.get("traceback") or "")

@@ -175,3 +175,13 @@ def test_bad_environment_setting_is_named(monkeypatch):
     monkeypatch.setenv("LAMBDAFLOW_MAX_WORKERS", "many")
     with pytest.raises(ConfigError, match="LAMBDAFLOW_MAX_WORKERS='many'"):
         LambdaExecutor()
+
+
+def make_error(message):
+    return KeyError(message)
+
+
+def test_an_exception_returned_as_a_value_stays_a_value(executor):
+    value = executor.submit(make_error, "spare").result(timeout=30)
+    assert isinstance(value, KeyError) and value.args == ("spare",)
+    assert executor.stats()["failed"] == 0
