@@ -168,8 +168,8 @@ class AwsBackend(Backend):
         if runtime != f"python{wire.PYTHON_VERSION}":
             raise ConfigError(f"Lambda function {function!r} runs {runtime}, this client runs "
                               f"Python {wire.PYTHON_VERSION}; pickled tasks need the same minor "
-                              f"version on both sides: `lambdaflow update {function}` from "
-                              f"this Python, or run the client under {runtime}")
+                              f"version on both sides: `lambdaflow update {function} --rebuild` "
+                              f"from this Python, or run the client under {runtime}")
         return config
 
     def invoke(self, event: dict, *, timeout: float | None) -> dict:
@@ -263,7 +263,7 @@ class AwsBackend(Backend):
         if error_type in ("Runtime.ImportModuleError", "Runtime.HandlerNotFound",
                           "Runtime.UserCodeSyntaxError") or error_type.startswith("Init"):
             advice = (f"the function's zip could not load lambdaflow's agent; rebuild it with "
-                      f"`lambdaflow update {name}`")
+                      f"`lambdaflow update {name} --rebuild`")
         else:
             advice = "the Lambda runtime failed outside the task's code"
         return FunctionError(f"{name}: {error_type}: {_strip_id(message)} — {advice}"
@@ -282,8 +282,9 @@ class AwsBackend(Backend):
             f"the task imports {module!r}, which the zip of {self.function} does not hold; add "
             f"it with `lambdaflow update {self.function} --requirements requirements.txt` "
             f"(listing the package that provides {top!r}), or, if it is your own code, pass "
-            f"its file or directory as a PATH: `lambdaflow update {self.function} "
-            f"path/to/{top}`", task_id=task_id, name=module, log_tail=log_tail)
+            f"its file or directory with the function's other PATHS (PATHS given replace "
+            f"the previous ones): `lambdaflow update {self.function} PATHS… path/to/{top}`",
+            task_id=task_id, name=module, log_tail=log_tail)
         exc.__cause__ = RemoteTraceback(error.get("traceback") or "")
         return exc
 
