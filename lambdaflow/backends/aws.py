@@ -211,8 +211,10 @@ class AwsBackend(Backend):
     def _read_timeout_message(self) -> str:
         if self.client_timeout is not None:
             return (f"no answer from {self.function} within the executor's timeout of "
-                    f"{self.client_timeout:g} s (the invocation may run on to the function's "
-                    f"own {self.function_timeout} s)")
+                    f"{self.client_timeout:g} s, which only this client enforces: Lambda "
+                    f"cannot stop an invocation early, so it may run on, and be billed, until "
+                    f"the function's own timeout of {self.function_timeout} s (lower that with "
+                    f"`lambdaflow update {self.function} --timeout S`)")
         return (f"no answer from {self.function} within {self.function_timeout} s + "
                 f"{READ_TIMEOUT_SLACK} s")
 
