@@ -29,8 +29,9 @@ class _IntermixedParser(argparse.ArgumentParser):
 
 def register(subparsers) -> None:
     for command, summary in (("create", "deploy a new lambdaflow function"),
-                             ("update", "rebuild and update a lambdaflow function")):
-        parser = subparsers.add_parser(command, help=summary, description=_DESCRIPTIONS[command])
+                             ("update", "change a lambdaflow function's options or code")):
+        parser = subparsers.add_parser(command, help=summary, description=_DESCRIPTIONS[command],
+                                       formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.__class__ = _IntermixedParser
         _add_function_options(parser, command)
         parser.set_defaults(func=run_create if command == "create" else run_update)
@@ -49,15 +50,35 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_logs)
 
 
+_UPDATE_DESCRIPTION = """\
+Change a function lambdaflow created. Every option and code input not given keeps what the
+function has.
+
+  lambdaflow update NAME --memory 512      configuration only: the deployed code is untouched
+  lambdaflow update NAME a.py pkg/         rebuild the zip with these PATHS (they replace the
+                                           previous PATHS; the recorded --requirements stay)
+  lambdaflow update NAME -r req.txt        rebuild with these requirements, keeping the PATHS
+  lambdaflow update NAME --rebuild         rebuild from the recorded PATHS and requirements,
+                                           re-read from disk, with this lambdaflow's agent,
+                                           cloudpickle and dill: run it after upgrading
+                                           lambdaflow (a generic worker has no PATHS to give)
+
+The PATHS, requirements file and --pip-arg options of the last build are recorded in the
+function's lambdaflow:code tags (as absolute paths on the machine that built it); a rebuild
+refuses if one of them no longer exists. --arch also rebuilds (the zip is per platform). A
+rebuilt zip identical to the deployed one (same CodeSha256) is not uploaded again. With no
+option, PATHS or --rebuild, update refuses before calling AWS.
+"""
+
 _DESCRIPTIONS = {
-    "create": "Build a zip holding lambdaflow's worker agent, cloudpickle, dill, your PATHS "
-              "(files or directories, importable from the zip root) and --requirements "
-              "installed for Lambda's platform, and create the function. With no PATHS it is a "
-              "generic worker that runs any callable a LambdaExecutor ships to it. The runtime "
-              "is this Python's version.",
-    "update": "Rebuild the zip from the PATHS and --requirements given (give the same ones as "
-              "at create to keep them) and upload it unless the function already runs those "
-              "exact bytes; apply the options given, keep the others.",
+    "create": """\
+Build a zip holding lambdaflow's worker agent, cloudpickle, dill, your PATHS (files or
+directories, importable from the zip root) and --requirements installed for Lambda's platform,
+and create the function. With no PATHS it is a generic worker that runs any callable a
+LambdaExecutor ships to it. The runtime is this Python's version. The code inputs are recorded
+in the function's tags, so that `lambdaflow update NAME --rebuild` can rebuild the same zip.
+""",
+    "update": _UPDATE_DESCRIPTION,
 }
 
 
@@ -74,8 +95,11 @@ def _add_function_options(parser: argparse.ArgumentParser, command: str) -> None
                         help="1-900 seconds" + default("300"))
     parser.add_argument("--ephemeral-storage", type=int, metavar="MB",
                         help="/tmp size, 512-10240 MB" + default("512"))
-    parser.add_argument("--layers", nargs="+", action="extend", metavar="ARN",
-                        help="layer version ARNs, at most 5")
+    # One ARN (or a comma list) per --layers, not nargs="+": that would swallow PATHS written
+    # after it (`--layers ARN mymodule.py`).
+    parser.add_argument("--layers", action=_ExtendSplit, metavar="ARN[,ARN…]",
+                        help="layer version ARNs, at most 5: repeat the option (--layers A "
+                             "--layers B) or give a comma list (--layers A,B)")
     parser.add_argument("--arch", choices=("x86_64", "arm64"),
                         help="instruction set" + default("x86_64"))
     parser.add_argument("--role", metavar="ARN",
@@ -88,6 +112,19 @@ def _add_function_options(parser: argparse.ArgumentParser, command: str) -> None
                              "--pip-arg=--no-index --pip-arg=--find-links=DIR (repeatable)")
     parser.add_argument("--code-url", metavar="s3://BUCKET/PREFIX",
                         help="where to upload a zip over Lambda's 50 MB direct upload limit")
+    if command == "update":
+        parser.add_argument("--rebuild", action="store_true",
+                            help="rebuild the zip from its recorded PATHS and requirements even "
+                                 "when none are given (e.g. after upgrading lambdaflow)")
+
+
+class _ExtendSplit(argparse.Action):
+    """Collects a repeatable option whose values may also be comma lists."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = list(getattr(namespace, self.dest) or [])
+        items += [item.strip() for item in values.split(",") if item.strip()]
+        setattr(namespace, self.dest, items)
 
 
 def _spec(args: argparse.Namespace):
@@ -117,10 +154,22 @@ def run_create(args: argparse.Namespace) -> int:
 def run_update(args: argparse.Namespace) -> int:
     from lambdaflow.deploy import functions
 
-    config, uploaded = functions.update(_spec(args), code_url=args.code_url)
-    code = "code uploaded" if uploaded else "code unchanged, not uploaded"
-    print(f"updated {config['FunctionName']} ({_describe(config)}; {code}, "
+    done = functions.update(_spec(args), rebuild=args.rebuild, code_url=args.code_url)
+    config = done.config
+    if not done.rebuilt:
+        code = "code kept, not rebuilt"
+    elif done.uploaded:
+        code = "code rebuilt and uploaded"
+    else:
+        code = "code rebuilt, unchanged, not uploaded"
+    changed = (f"changed {', '.join(done.changed)}" if done.changed
+               else "no configuration change")
+    print(f"updated {config['FunctionName']} ({_describe(config)}; {changed}; {code}, "
           f"CodeSha256 {config['CodeSha256']})")
+    if done.rebuilt:
+        inputs = [*done.spec.paths] + ([f"-r {done.spec.requirements}"]
+                                       if done.spec.requirements else [])
+        print(f"zip built from: {' '.join(inputs) or 'no PATHS (a generic worker)'}")
     return 0
 
 

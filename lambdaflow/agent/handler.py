@@ -76,7 +76,7 @@ def _check_versions(event) -> str:
     if event["lambdaflow"] != wire.WIRE_VERSION:
         return (f"wire protocol mismatch: client speaks version {event['lambdaflow']}, this "
                 f"agent speaks version {wire.WIRE_VERSION}; redeploy the function with the "
-                f"client's lambdaflow (lambdaflow update NAME)")
+                f"client's lambdaflow (lambdaflow update NAME --rebuild)")
     if event.get("python") != wire.PYTHON_VERSION:
         return (f"Python version mismatch: client runs Python {event.get('python')}, the worker "
                 f"runs Python {wire.PYTHON_VERSION}; pickled tasks need the same minor version on "

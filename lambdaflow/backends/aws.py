@@ -168,8 +168,8 @@ class AwsBackend(Backend):
         if runtime != f"python{wire.PYTHON_VERSION}":
             raise ConfigError(f"Lambda function {function!r} runs {runtime}, this client runs "
                               f"Python {wire.PYTHON_VERSION}; pickled tasks need the same minor "
-                              f"version on both sides: `lambdaflow update {function}` from "
-                              f"this Python, or run the client under {runtime}")
+                              f"version on both sides: `lambdaflow update {function} --rebuild` "
+                              f"from this Python, or run the client under {runtime}")
         return config
 
     def invoke(self, event: dict, *, timeout: float | None) -> dict:
@@ -211,8 +211,10 @@ class AwsBackend(Backend):
     def _read_timeout_message(self) -> str:
         if self.client_timeout is not None:
             return (f"no answer from {self.function} within the executor's timeout of "
-                    f"{self.client_timeout:g} s (the invocation may run on to the function's "
-                    f"own {self.function_timeout} s)")
+                    f"{self.client_timeout:g} s, which only this client enforces: Lambda "
+                    f"cannot stop an invocation early, so it may run on, and be billed, until "
+                    f"the function's own timeout of {self.function_timeout} s (lower that with "
+                    f"`lambdaflow update {self.function} --timeout S`)")
         return (f"no answer from {self.function} within {self.function_timeout} s + "
                 f"{READ_TIMEOUT_SLACK} s")
 
@@ -263,7 +265,7 @@ class AwsBackend(Backend):
         if error_type in ("Runtime.ImportModuleError", "Runtime.HandlerNotFound",
                           "Runtime.UserCodeSyntaxError") or error_type.startswith("Init"):
             advice = (f"the function's zip could not load lambdaflow's agent; rebuild it with "
-                      f"`lambdaflow update {name}`")
+                      f"`lambdaflow update {name} --rebuild`")
         else:
             advice = "the Lambda runtime failed outside the task's code"
         return FunctionError(f"{name}: {error_type}: {_strip_id(message)} — {advice}"
@@ -282,8 +284,9 @@ class AwsBackend(Backend):
             f"the task imports {module!r}, which the zip of {self.function} does not hold; add "
             f"it with `lambdaflow update {self.function} --requirements requirements.txt` "
             f"(listing the package that provides {top!r}), or, if it is your own code, pass "
-            f"its file or directory as a PATH: `lambdaflow update {self.function} "
-            f"path/to/{top}`", task_id=task_id, name=module, log_tail=log_tail)
+            f"its file or directory with the function's other PATHS (PATHS given replace "
+            f"the previous ones): `lambdaflow update {self.function} PATHS… path/to/{top}`",
+            task_id=task_id, name=module, log_tail=log_tail)
         exc.__cause__ = RemoteTraceback(error.get("traceback") or "")
         return exc
 

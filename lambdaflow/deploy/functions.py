@@ -4,14 +4,20 @@ Endpoints, credentials and region are boto3's (``AWS_ENDPOINT_URL_LAMBDA`` point
 at `lambdaflow local-lambda`, ``AWS_ENDPOINT_URL_IAM`` / ``_S3`` at other local servers).
 Functions lambdaflow creates carry the tag ``lambdaflow:managed=true``; `list` shows only
 those, and `update` and `delete` refuse functions without it, so lambdaflow never replaces
-code it did not deploy. AWS failures leave as `DeployError` naming the operation and AWS's
+code it did not deploy. They also carry a record of their code inputs (PATHS, requirements
+file, pip options: `TAG_CODE`), so that `update` can rebuild the zip from the inputs it is not
+given instead of dropping them. AWS failures leave as `DeployError` naming the operation and AWS's
 reason, never as a botocore traceback.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
+import os
 import time
+import zlib
 import urllib.parse
 import urllib.request
 from typing import Callable
@@ -23,6 +29,11 @@ from lambdaflow.errors import ConfigError, DeployError
 
 TAG_MANAGED = "lambdaflow:managed"
 TAG_VERSION = "lambdaflow:version"
+#: The code inputs of the zip the function runs: ``lambdaflow:code`` holds the number of
+#: chunks, ``lambdaflow:code:0``… the chunks of base64(zlib(JSON)). Chunked and base64 because
+#: an AWS tag value holds at most 256 characters, from a small set (letters, digits, ``+/=``…).
+TAG_CODE = "lambdaflow:code"
+_TAG_VALUE_MAX = 256
 #: Log streams `logs` reads on CloudWatch (the most recently written ones).
 LOG_STREAMS = 5
 _AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
@@ -56,7 +67,7 @@ def create(spec: FunctionSpec, *, code_url: str | None = None, client=None, iam_
         Timeout=spec.timeout_s, MemorySize=spec.memory_mb, Publish=False,
         Environment={"Variables": dict(spec.env or ())}, Layers=list(spec.layers or ()),
         Architectures=[spec.arch], EphemeralStorage={"Size": spec.ephemeral_mb},
-        Tags={TAG_MANAGED: "true", TAG_VERSION: __version__})
+        Tags={TAG_MANAGED: "true", TAG_VERSION: __version__, **_record_tags(spec)})
     retrying = _role_propagation_retrying(sleep)
     try:
         config = retrying(_call, "create", spec.name, client.create_function, **params)
@@ -70,31 +81,65 @@ def create(spec: FunctionSpec, *, code_url: str | None = None, client=None, iam_
     return config
 
 
-def update(spec: FunctionSpec, *, code_url: str | None = None, client=None,
-           direct_upload_limit: int = package.MAX_ZIPPED) -> tuple[dict, bool]:
-    """Rebuild the code from `spec`'s PATHS and requirements and apply the options it gives
-    (the others stay as they are). Return the configuration and whether code was uploaded:
-    a zip whose CodeSha256 matches the function's is not sent again."""
+@dataclasses.dataclass(frozen=True)
+class Updated:
+    """What `update` did: the function's configuration afterwards, whether the zip was rebuilt
+    (and from which `spec`) and uploaded, and the configuration keys it changed."""
+
+    config: dict
+    spec: FunctionSpec
+    rebuilt: bool
+    uploaded: bool
+    changed: tuple[str, ...]
+
+
+def update(spec: FunctionSpec, *, rebuild: bool = False, code_url: str | None = None,
+           client=None, direct_upload_limit: int = package.MAX_ZIPPED) -> Updated:
+    """Apply the options `spec` gives; the others keep what the function has.
+
+    The zip is rebuilt only when `spec` gives code inputs (PATHS, requirements, pip options),
+    an architecture, or `rebuild` is true — otherwise the deployed code is left alone. A
+    rebuild takes each code input not given from the function's record (`TAG_CODE`), so
+    ``update NAME -r req.txt`` keeps the PATHS it was created with; a rebuilt zip whose
+    CodeSha256 matches the function's is not sent again. Refuses, before any AWS call, an
+    update that gives nothing to change.
+    """
+    rebuild = rebuild or bool(spec.paths or spec.requirements or spec.pip_args
+                              or spec.arch is not None)
+    changes_given = [field for field in _CONFIGURATION_FIELDS if getattr(spec, field) is not None]
+    if not rebuild and not changes_given:
+        raise ConfigError(f"nothing to update for {spec.name}: give options to change (--memory, "
+                          f"--timeout, --env, …), PATHS or --requirements to rebuild the code "
+                          f"with them, or --rebuild to rebuild it from the inputs it was built "
+                          f"from (after upgrading lambdaflow)")
     client = client or lambda_client()
-    current = _managed(client, spec.name, "update")
-    arch = spec.arch or current["Architectures"][0]
-    built = package.build(spec, arch=arch)
-    _check_upload(built, code_url, direct_upload_limit)
-    uploaded = built.sha256 != current["CodeSha256"] or arch != current["Architectures"][0]
+    doc = _managed_doc(client, spec.name, "update")
+    current = doc["Configuration"]
+    uploaded = False
     config = current
-    if uploaded:
-        config = _call("update the code of", spec.name, client.update_function_code,
-                       FunctionName=spec.name, Architectures=[arch],
-                       **_code(built, spec.name, code_url, direct_upload_limit))
-        _wait(client, "function_updated_v2", spec.name)
-        _call("tag", spec.name, client.tag_resource, Resource=current["FunctionArn"],
-              Tags={TAG_VERSION: __version__})
-    changes = _configuration_changes(spec, current)
+    if rebuild:
+        spec = _with_recorded_inputs(spec, doc.get("Tags") or {})
+        arch = spec.arch or current["Architectures"][0]
+        built = package.build(spec, arch=arch)
+        _check_upload(built, code_url, direct_upload_limit)
+        uploaded = built.sha256 != current["CodeSha256"] or arch != current["Architectures"][0]
+        if uploaded:
+            config = _call("update the code of", spec.name, client.update_function_code,
+                           FunctionName=spec.name, Architectures=[arch],
+                           **_code(built, spec.name, code_url, direct_upload_limit))
+            _wait(client, "function_updated_v2", spec.name)
+        tags = {**_record_tags(spec), TAG_VERSION: __version__} if uploaded else _record_tags(spec)
+        if any((doc.get("Tags") or {}).get(key) != value for key, value in tags.items()):
+            _call("tag", spec.name, client.tag_resource, Resource=current["FunctionArn"],
+                  Tags=tags)
+    # The runtime follows the code: pickled tasks and requirements' wheels are built for this
+    # Python, so only a rebuilt zip may move the function to it.
+    changes = _configuration_changes(spec, current, runtime=rebuild)
     if changes:
         config = _call("update the configuration of", spec.name,
                        client.update_function_configuration, FunctionName=spec.name, **changes)
         _wait(client, "function_updated_v2", spec.name)
-    return config, uploaded
+    return Updated(config, spec, rebuild, uploaded, tuple(changes))
 
 
 def delete(name: str, *, client=None) -> None:
@@ -177,16 +222,77 @@ def _local_logs(endpoint: str, name: str, lines: int) -> list[str]:
 
 def _managed(client, name: str, what: str) -> dict:
     """The configuration of `name`, refusing a function lambdaflow did not create."""
+    return _managed_doc(client, name, what)["Configuration"]
+
+
+def _managed_doc(client, name: str, what: str) -> dict:
+    """GetFunction of `name` (configuration and tags), refusing a function lambdaflow did not
+    create."""
     doc = _call(what, name, client.get_function, FunctionName=name)
     if (doc.get("Tags") or {}).get(TAG_MANAGED) != "true":
         raise DeployError(f"function {name} was not created by lambdaflow (it has no "
                           f"{TAG_MANAGED} tag); refusing to {what} it")
-    return doc["Configuration"]
+    return doc
 
 
-def _configuration_changes(spec: FunctionSpec, current: dict) -> dict:
+def _record_tags(spec: FunctionSpec) -> dict[str, str]:
+    """The tags recording `spec`'s code inputs (`TAG_CODE`)."""
+    record = {"paths": list(spec.paths), "requirements": spec.requirements,
+              "pip_args": list(spec.pip_args)}
+    text = base64.b64encode(zlib.compress(json.dumps(record).encode())).decode()
+    chunks = [text[i:i + _TAG_VALUE_MAX] for i in range(0, len(text), _TAG_VALUE_MAX)]
+    return {TAG_CODE: str(len(chunks)),
+            **{f"{TAG_CODE}:{i}": chunk for i, chunk in enumerate(chunks)}}
+
+
+def _recorded_inputs(tags: dict) -> dict | None:
+    """The code inputs `_record_tags` recorded, or None for a function without a record."""
+    try:
+        count = int(tags[TAG_CODE])
+        text = "".join(tags[f"{TAG_CODE}:{i}"] for i in range(count))
+        record = json.loads(zlib.decompress(base64.b64decode(text)))
+        paths, requirements, pip_args = (record["paths"], record["requirements"],
+                                         record["pip_args"])
+    except (KeyError, TypeError, ValueError, zlib.error):
+        return None
+    if not (isinstance(paths, list) and isinstance(pip_args, list)
+            and (requirements is None or isinstance(requirements, str))):
+        return None
+    return record
+
+
+def _with_recorded_inputs(spec: FunctionSpec, tags: dict) -> FunctionSpec:
+    """`spec` with the code inputs it does not give taken from the function's record."""
+    record = _recorded_inputs(tags)
+    if record is None and spec.paths and spec.requirements:
+        return spec
+    if record is None:
+        raise DeployError(
+            f"function {spec.name} has no record of the PATHS and --requirements its zip was "
+            f"built from (no valid {TAG_CODE} tag: an older lambdaflow deployed it), so "
+            f"rebuilding it could drop your code; give them all on this command line once "
+            f"(`lambdaflow update {spec.name} PATHS… -r FILE`), or recreate a generic worker "
+            f"with `lambdaflow delete {spec.name}` and `lambdaflow create {spec.name}`")
+    paths = spec.paths or tuple(record["paths"])
+    requirements = spec.requirements or record["requirements"]
+    pip_args = spec.pip_args or tuple(record["pip_args"])
+    for path in paths + ((requirements,) if requirements else ()):
+        if not os.path.exists(path):
+            raise ConfigError(
+                f"function {spec.name} was built from {path}, which does not exist here; give "
+                f"its PATHS and --requirements on this command line (lambdaflow update "
+                f"{spec.name} PATHS… -r FILE)")
+    return dataclasses.replace(spec, paths=paths, requirements=requirements,
+                               pip_args=pip_args)
+
+
+#: `FunctionSpec` fields that are configuration (not code inputs); None means "not given".
+_CONFIGURATION_FIELDS = ("memory_mb", "timeout_s", "ephemeral_mb", "layers", "role", "env")
+
+
+def _configuration_changes(spec: FunctionSpec, current: dict, *, runtime: bool) -> dict:
     wanted = {
-        "Runtime": spec.runtime,
+        "Runtime": spec.runtime if runtime else None,
         "MemorySize": spec.memory_mb,
         "Timeout": spec.timeout_s,
         "EphemeralStorage": None if spec.ephemeral_mb is None else {"Size": spec.ephemeral_mb},

@@ -71,7 +71,7 @@ class FunctionSpec:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigError(f"function name {name!r} is invalid: use 1 to 64 letters, digits, "
                               f"hyphens or underscores")
-        paths = tuple(_existing(p, "PATH") for p in paths)
+        paths = tuple(_path(p) for p in paths)
         _check_top_level_names(paths)
         if requirements is not None:
             requirements = _existing(requirements, "--requirements file")
@@ -120,6 +120,14 @@ class FunctionSpec:
                      for key, value in given.items()})
 
 
+def _path(path) -> str:
+    if str(path).startswith("arn:") and not os.path.exists(path):
+        raise ConfigError(f"PATH {str(path)!r} looks like an ARN, not a file or directory: "
+                          f"--layers takes one ARN per option (--layers A --layers B) or a "
+                          f"comma list (--layers A,B)")
+    return _existing(path, "PATH")
+
+
 def _existing(path, what: str) -> str:
     path = os.path.abspath(os.fspath(path))
     if not os.path.exists(path):
@@ -156,7 +164,8 @@ def _environment(env) -> tuple[tuple[str, str], ...]:
         if isinstance(item, str):
             key, sep, value = item.partition("=")
             if not sep:
-                raise ConfigError(f"--env {item!r} must be KEY=VALUE")
+                raise ConfigError(f"--env {item!r} must be KEY=VALUE (--env takes every word "
+                                  f"after it: write PATHS before --env)")
         else:
             key, value = item
         if not _ENV_KEY.match(key):

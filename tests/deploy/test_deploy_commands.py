@@ -39,8 +39,8 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     (["fn", "--timeout", "901"], "1 to 900 seconds"),
     (["fn", "--ephemeral-storage", "511"], "512 to 10,240 MB"),
     (["fn", "--ephemeral-storage", "10241"], "512 to 10,240 MB"),
-    (["fn", "--layers"] + [f"arn:aws:lambda:us-east-1:123456789012:layer:l{i}:1"
-                           for i in range(6)], "6 given, Lambda allows at most 5 layers"),
+    (["fn", "--layers", ",".join(f"arn:aws:lambda:us-east-1:123456789012:layer:l{i}:1"
+                                 for i in range(6))], "6 given, Lambda allows at most 5 layers"),
     (["fn", "--layers", "not-an-arn"], "is not a layer version ARN"),
     (["fn", "--role", "lambdaflow-worker"], "is not an IAM role ARN"),
     (["fn", "--env", "AWS_REGION=eu-west-1"], "Lambda sets this variable itself"),
@@ -175,23 +175,176 @@ def test_create_twice_is_refused(local_platform, capsys):
 
 def test_update_uploads_only_changed_code(local_platform, capsys, tmp_path):
     name = local_platform.deploy()
-    code, out, _ = run_cli(capsys, "update", name)
-    assert code == 0 and "code unchanged, not uploaded" in out
+    code, out, _ = run_cli(capsys, "update", name, "--rebuild")
+    assert code == 0 and "code rebuilt, unchanged, not uploaded" in out
+    assert "no PATHS (a generic worker)" in out
 
     code, out, _ = run_cli(capsys, "update", name, "--memory", "512")
-    assert code == 0 and "code unchanged" in out and "512 MB" in out
+    assert code == 0 and "code kept, not rebuilt" in out and "512 MB" in out
     client = local_platform.lambda_client()
     assert client.get_function_configuration(FunctionName=name)["MemorySize"] == 512
 
     helper = tmp_path / "helper_mod.py"
     helper.write_text("def greet(who):\n    return f'hello {who}'\n")
     code, out, _ = run_cli(capsys, "update", name, str(helper))
-    assert code == 0 and "code uploaded" in out
+    assert code == 0 and "code rebuilt and uploaded" in out
     with LambdaExecutor(function=name, max_workers=1) as ex:
         assert ex.submit(lambda: __import__("helper_mod").greet("zip")).result() == "hello zip"
     config = client.get_function_configuration(FunctionName=name)
     assert config["MemorySize"] == 512   # options not given were kept
-    assert run_cli(capsys, "update", name, str(helper))[1].count("code unchanged") == 1
+    assert "code rebuilt, unchanged" in run_cli(capsys, "update", name, str(helper))[1]
+
+
+def test_update_with_nothing_to_change_is_refused_before_any_aws_call(no_aws, capsys):
+    code, out, err = run_cli(capsys, "update", "fn")
+    assert code == 1 and "nothing to update for fn" in err and "--rebuild" in err
+    assert "Could not connect" not in err and out == ""
+
+
+def test_configuration_only_update_keeps_the_deployed_code(local_platform, capsys, tmp_path):
+    """The trap this guards: `update NAME --memory 512` used to rebuild the zip from the
+    (absent) PATHS of that command line, dropping the user's code."""
+    mine = tmp_path / "kept_mod.py"
+    mine.write_text("VALUE = 'kept'\n")
+    name = local_platform.deploy(str(mine))
+    client = local_platform.lambda_client()
+    before = client.get_function_configuration(FunctionName=name)
+    mine.write_text("VALUE = 'edited on disk, not deployed'\n")
+
+    code, out, _ = run_cli(capsys, "update", name, "--memory", "512", "--env", "MODE=fast")
+    assert code == 0 and "MemorySize, Environment" in out and "code kept, not rebuilt" in out
+    after = client.get_function_configuration(FunctionName=name)
+    assert after["CodeSha256"] == before["CodeSha256"]
+    assert after["MemorySize"] == 512 and after["Environment"]["Variables"] == {"MODE": "fast"}
+    with LambdaExecutor(function=name, max_workers=1) as ex:
+        assert ex.submit(lambda: __import__("kept_mod").VALUE).result() == "kept"
+
+    code, out, _ = run_cli(capsys, "update", name, "--memory", "512")
+    assert code == 0 and "no configuration change; code kept" in out
+
+
+def test_rebuild_reuses_the_recorded_code_inputs(local_platform, capsys, tmp_path):
+    wheels = tmp_path / "wheels"
+    write_wheel(wheels, "lftiny", "1.0", {"lftiny/__init__.py": "VALUE = 42\n"})
+    write_wheel(wheels, "lftiny", "2.0", {"lftiny/__init__.py": "VALUE = 43\n"})
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("lftiny==1.0\n")
+    mine = tmp_path / "mymodule.py"
+    mine.write_text("def value():\n    return 1\n")
+    name = local_platform.deploy(str(mine), "--requirements", str(requirements),
+                                 "--pip-arg=--no-index", f"--pip-arg=--find-links={wheels}")
+
+    def deployed() -> tuple:
+        with LambdaExecutor(function=name, max_workers=1) as ex:
+            return ex.submit(lambda: (__import__("mymodule").value(),
+                                      __import__("lftiny").VALUE)).result()
+
+    mine.write_text("def value():\n    return 2\n")
+    code, out, _ = run_cli(capsys, "update", name, "--rebuild")
+    assert code == 0 and "code rebuilt and uploaded" in out
+    assert f"zip built from: {mine} -r {requirements}" in out
+    assert deployed() == (2, 42)
+
+    # -r alone replaces the requirements and keeps the PATHS (and, not given, the pip options).
+    newer = tmp_path / "requirements-2.txt"
+    newer.write_text("lftiny==2.0\n")
+    assert run_cli(capsys, "update", name, "-r", str(newer))[0] == 0
+    assert deployed() == (2, 43)
+
+    # PATHS alone replace the PATHS and keep the requirements.
+    other = tmp_path / "pkg"
+    other.mkdir()
+    (other / "__init__.py").write_text("NAME = 'pkg'\n")
+    assert run_cli(capsys, "update", name, str(other))[0] == 0
+    with LambdaExecutor(function=name, max_workers=1) as ex:
+        assert ex.submit(lambda: (__import__("pkg").NAME, __import__("lftiny").VALUE)
+                         ).result() == ("pkg", 43)
+        with pytest.raises(ModuleNotFoundError):
+            ex.submit(lambda: __import__("mymodule")).result()
+
+
+def test_rebuild_refreshes_a_generic_worker(local_platform, capsys):
+    """After an upgrade, `update NAME --rebuild` ships this lambdaflow to a PATHS-less worker
+    (simulated: the function runs a zip that differs from the one this lambdaflow builds)."""
+    name = local_platform.deploy()
+    client = local_platform.lambda_client()
+    current = package.build(FunctionSpec.build(name), arch="x86_64")
+    older = io.BytesIO(current.data)
+    with zipfile.ZipFile(older, "a") as archive:
+        archive.writestr("lambdaflow/_older_release.py", "")
+    client.update_function_code(FunctionName=name, ZipFile=older.getvalue())
+    client.get_waiter("function_updated_v2").wait(FunctionName=name)
+
+    code, out, _ = run_cli(capsys, "update", name, "--rebuild")
+    assert code == 0 and "code rebuilt and uploaded" in out
+    config = client.get_function_configuration(FunctionName=name)
+    assert config["CodeSha256"] == current.sha256
+
+
+def test_rebuild_refuses_when_the_recorded_inputs_are_unknown_or_gone(local_platform, capsys,
+                                                                      tmp_path):
+    mine = tmp_path / "gone_mod.py"
+    mine.write_text("X = 1\n")
+    name = local_platform.deploy(str(mine))
+    client = local_platform.lambda_client()
+    sha = client.get_function_configuration(FunctionName=name)["CodeSha256"]
+    mine.unlink()
+    code, _, err = run_cli(capsys, "update", name, "--rebuild")
+    assert code == 1 and f"was built from {mine}, which does not exist here" in err
+
+    arn = client.get_function_configuration(FunctionName=name)["FunctionArn"]
+    tags = client.list_tags(Resource=arn)["Tags"]
+    client.untag_resource(Resource=arn, TagKeys=[k for k in tags
+                                                 if k.startswith(functions.TAG_CODE)])
+    code, _, err = run_cli(capsys, "update", name, "--rebuild")
+    assert code == 1 and "has no record of the PATHS" in err and "could drop your code" in err
+    assert client.get_function_configuration(FunctionName=name)["CodeSha256"] == sha
+    assert run_cli(capsys, "update", name, "--timeout", "20")[0] == 0   # options still work
+    replacement = tmp_path / "new_mod.py"
+    replacement.write_text("X = 2\n")
+    assert run_cli(capsys, "update", name, str(replacement), "--rebuild")[0] == 1
+    assert run_cli(capsys, "update", name, str(replacement), "-r", str(_empty(tmp_path)))[0] == 0
+    assert functions._recorded_inputs(client.list_tags(Resource=arn)["Tags"])["paths"] == [
+        str(replacement)]
+
+
+def _empty(tmp_path):
+    path = tmp_path / "empty-requirements.txt"
+    path.write_text("")
+    return path
+
+
+def test_layers_never_swallow_paths():
+    """`--layers` takes one ARN (or a comma list) per option, so PATHS after it stay PATHS."""
+    from cli.main import build_parser
+
+    a, b, c = (f"arn:aws:lambda:us-east-1:123456789012:layer:l{i}:1" for i in range(3))
+    parser = build_parser()
+    for argv in (["create", "fn", "--layers", a, "mod.py", "--layers", f"{b},{c}"],
+                 ["create", "fn", "mod.py", "--layers", f"{a},{b}", "--layers", c],
+                 ["update", "fn", "--layers", a, "--layers", b, "--layers", c, "mod.py"]):
+        args = parser.parse_args(argv)
+        assert (args.paths, args.layers) == (["mod.py"], [a, b, c])
+
+
+def test_layers_written_space_separated_are_explained(no_aws, capsys):
+    arn = "arn:aws:lambda:us-east-1:123456789012:layer:l{}:1"
+    code, _, err = run_cli(capsys, "create", "fn", "--layers", arn.format(1), arn.format(2))
+    assert code == 1 and "looks like an ARN" in err and "--layers A --layers B" in err
+
+
+@pytest.mark.parametrize("layers_first", [True, False])
+def test_layers_and_paths_in_either_order(local_platform, capsys, tmp_path, layers_first):
+    mine = tmp_path / "layered_mod.py"
+    mine.write_text("OK = True\n")
+    layers = ["--layers", "arn:aws:lambda:us-east-1:123456789012:layer:numpy:3",
+              "--layers", "arn:aws:lambda:us-east-1:123456789012:layer:pandas:7"]
+    args = [*layers, str(mine)] if layers_first else [str(mine), *layers]
+    name = local_platform.deploy(*args)
+    config = local_platform.lambda_client().get_function_configuration(FunctionName=name)
+    assert [layer["Arn"].rsplit(":", 2)[1] for layer in config["Layers"]] == ["numpy", "pandas"]
+    with LambdaExecutor(function=name, max_workers=1) as ex:
+        assert ex.submit(lambda: __import__("layered_mod").OK).result() is True
 
 
 def test_list_shows_only_lambdaflow_functions(local_platform, capsys):

@@ -230,5 +230,8 @@ def test_5xx_and_dropped_connections_are_retried(local_platform, local_lambda, m
 def test_executor_timeout_shorter_than_the_functions(platform):
     name = platform.deploy(timeout=30)
     with LambdaExecutor(function=name, max_workers=1, timeout=1) as ex:
-        with pytest.raises(TaskTimeout, match="within the executor's timeout of 1 s"):
+        with pytest.raises(TaskTimeout, match="within the executor's timeout of 1 s") as info:
             ex.submit(sleep_then, 4, "late").result()
+    assert "only this client enforces" in str(info.value)
+    assert f"own timeout of 30 s (lower that with `lambdaflow update {name} --timeout S`)" in \
+        str(info.value)
