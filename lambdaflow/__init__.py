@@ -23,6 +23,8 @@ _EXPORTS = {
     "OutOfMemory": "lambdaflow.errors",
     "Throttled": "lambdaflow.errors",
     "FunctionError": "lambdaflow.errors",
+    "MissingModule": "lambdaflow.errors",
+    "DeployError": "lambdaflow.errors",
     "ProtocolMismatch": "lambdaflow.errors",
     "RemoteError": "lambdaflow.errors",
     "SerializationError": "lambdaflow.errors",

@@ -59,6 +59,25 @@ class FunctionError(TaskError):
         super().__init__(message, task_id=task_id)
 
 
+class MissingModule(FunctionError, ModuleNotFoundError):
+    """The task imported a module the function's zip does not hold.
+
+    Both a lambdaflow `FunctionError` and a `ModuleNotFoundError` (`name` is the module), so
+    ``except ModuleNotFoundError`` in user code still catches it. The message says how to add
+    the module: ``lambdaflow update NAME --requirements FILE`` or as a PATH.
+    """
+
+    def __init__(self, message: str, *, task_id: str | None = None, name: str = "",
+                 log_tail: str = ""):
+        super().__init__(message, task_id=task_id, error_type="ModuleNotFoundError",
+                         log_tail=log_tail)
+        self.name = name
+
+    def __reduce__(self):
+        # Keyword-only __init__: rebuild from the final message, keeping the attributes.
+        return _rebuild, (type(self), self.args, dict(self.__dict__, name=self.name))
+
+
 class ProtocolMismatch(TaskError):
     """Client and agent disagree on the wire version or the Python minor version."""
 
@@ -85,5 +104,23 @@ class RemoteTraceback(Exception):
         return f'\n"""\n{self.tb}"""'
 
 
+class DeployError(LambdaflowError):
+    """A deploy command (create, update, delete, list, logs) was refused or failed at AWS;
+    the message names the operation, the function and AWS's reason. `code` is AWS's error
+    code when there is one (``ResourceConflictException``…)."""
+
+    def __init__(self, message: str, *, code: str = ""):
+        self.code = code
+        super().__init__(message)
+
+
 class BrokenExecutor(LambdaflowError):
     """The executor can no longer run tasks (its backend failed for good)."""
+
+
+def _rebuild(cls, args: tuple, state: dict) -> BaseException:
+    exc = BaseException.__new__(cls)
+    exc.args = args
+    for key, value in state.items():
+        setattr(exc, key, value)  # setattr: ImportError.name is a slot, not in __dict__
+    return exc

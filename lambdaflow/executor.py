@@ -73,8 +73,17 @@ class TaskStats:
     extra: dict = dataclasses.field(default_factory=dict)
 
 
+_TASK_STATS_FIELDS = frozenset(field.name for field in dataclasses.fields(TaskStats))
+
+
 class _JobTotals:
-    """Running totals behind `LambdaExecutor.stats()`, so no future is kept for bookkeeping."""
+    """Running totals behind `LambdaExecutor.stats()`, so no future is kept for bookkeeping.
+
+    The executor reports each task as it settles it, before its future is set, so a caller
+    whose `result()` returned already sees the task counted. A task cancelled while queued is
+    counted when it leaves the queue. (No future done-callbacks: each would cost two more
+    acquisitions of the future's lock per task, a visible share of a trivial task.)
+    """
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -90,15 +99,15 @@ class _JobTotals:
             self._counts["submitted"] += 1
             self._counts["task_bytes"] += stats.task_bytes
 
-    def finished(self, future: Future) -> None:
-        stats: TaskStats = future.stats
+    def cancelled(self) -> None:
+        with self._lock:
+            self._counts["cancelled"] += 1
+
+    def finished(self, stats: TaskStats, *, failed: bool) -> None:
         with self._lock:
             counts = self._counts
-            if future.cancelled():
-                counts["cancelled"] += 1
-                return
             counts["completed"] += 1
-            counts["failed"] += future.exception() is not None
+            counts["failed"] += failed
             counts["spilled"] += stats.spilled
             counts["retries"] += max(0, stats.attempts - 1)
             if stats.started is not None and stats.finished is not None:
@@ -185,7 +194,6 @@ class LambdaExecutor(Executor):
             future.task_id = task_id
             future.stats = TaskStats(task_id, time.time(), size)
             self._totals.submitted(future.stats)
-            future.add_done_callback(self._totals.finished)
             self._queue.put(_WorkItem(future, task_id, fn_text, args_bytes))
             self._adjust_thread_count()
         return future
@@ -236,7 +244,7 @@ class LambdaExecutor(Executor):
 
     def _pickle_task(self, fn, args, kwargs) -> tuple[str, bytes]:
         try:
-            return self._pickle_callable(fn), self._serializer.dumps((args, kwargs))
+            return self._pickle_callable(fn), wire.dumps(self._serializer, (args, kwargs))
         except Exception as exc:
             raise SerializationError(_describe_unpicklable(self._serializer, fn, args, kwargs, exc)
                                      ) from exc
@@ -288,8 +296,8 @@ class LambdaExecutor(Executor):
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if item is not None:
-                item.future.cancel()
+            if item is not None and item.future.cancel():
+                self._totals.cancelled()
 
     def _run(self, item: _WorkItem) -> None:
         """Run one work item to completion, setting its future. Never raises."""
@@ -304,16 +312,16 @@ class LambdaExecutor(Executor):
                 except _RETRYABLE:
                     if stats.attempts > self.config.retries:
                         raise
-            outcome = self._outcome(response, stats)
+            result = self._outcome(response, stats)
         except BaseException as exc:  # noqa: BLE001 — the future must learn every failure
             stats.completed = time.time()
+            self._totals.finished(stats, failed=True)
             future.set_exception(exc)
-            return
-        stats.completed = time.time()
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
         else:
-            future.set_result(outcome)
+            # A task may return an exception object as its value: it stays a value.
+            stats.completed = time.time()
+            self._totals.finished(stats, failed=False)
+            future.set_result(result)
 
     def _event(self, item: _WorkItem) -> dict:
         event = {
@@ -343,11 +351,15 @@ class LambdaExecutor(Executor):
         return wire.encoded_size(size) + wire.RESPONSE_OVERHEAD > self._backend.inline_limit
 
     def _outcome(self, response: dict, stats: TaskStats):
-        """Turn a response into the task's result, or the exception its future should carry."""
+        """Turn a response into the task's result, or raise the exception its future should
+        carry."""
         worker_stats = response.get("stats") or {}
-        for key in ("started", "finished", "worker", "cold", "result_bytes", "max_rss_kb"):
-            setattr(stats, key, worker_stats.get(key))
-        stats.extra.update({k: v for k, v in worker_stats.items() if not hasattr(stats, k)})
+        get = worker_stats.get
+        stats.started, stats.finished, stats.worker = get("started"), get("finished"), get("worker")
+        stats.cold, stats.result_bytes = get("cold"), get("result_bytes")
+        stats.max_rss_kb = get("max_rss_kb")
+        if unknown := worker_stats.keys() - _TASK_STATS_FIELDS:
+            stats.extra.update({key: worker_stats[key] for key in unknown})
         if self.config.echo_output:
             _echo(stats.task_id, response.get("stdout"), sys.stdout)
             _echo(stats.task_id, response.get("stderr"), sys.stderr)
@@ -356,11 +368,11 @@ class LambdaExecutor(Executor):
             return self._result(response, stats)
         error = response.get("error") or {}
         if status == "protocol_error":
-            return ProtocolMismatch(error.get("message", "protocol mismatch"), task_id=stats.task_id)
+            raise ProtocolMismatch(error.get("message", "protocol mismatch"), task_id=stats.task_id)
         if status != "error":
-            return LambdaflowError(f"malformed response for task {stats.task_id}: "
-                                   f"status={status!r}")
-        return self._user_exception(error, stats.task_id)
+            raise LambdaflowError(f"malformed response for task {stats.task_id}: "
+                                  f"status={status!r}")
+        raise self._user_exception(error, stats.task_id)
 
     def _result(self, response: dict, stats: TaskStats):
         if "result_url" in response:
@@ -374,8 +386,8 @@ class LambdaExecutor(Executor):
         try:
             return self._serializer.loads(data)
         except Exception as exc:
-            return SerializationError(f"the result of task {stats.task_id} did not unpickle "
-                                      f"here: {type(exc).__name__}: {exc}")
+            raise SerializationError(f"the result of task {stats.task_id} did not unpickle "
+                                     f"here: {type(exc).__name__}: {exc}") from exc
 
     def _user_exception(self, error: dict, task_id: str) -> BaseException:
         remote_tb = RemoteTraceback(error.get("traceback") or "")
@@ -423,6 +435,8 @@ def _dispatch(executor_ref, work_queue) -> None:
             return
         if item.future.set_running_or_notify_cancel():
             executor._run(item)
+        else:
+            executor._totals.cancelled()
         executor._idle.release()
         del executor
 

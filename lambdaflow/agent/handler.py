@@ -51,7 +51,7 @@ def handler(event: dict, context=None) -> dict:
             task_bytes = len(event["fn"]) * 3 // 4 + len(args_bytes)
             args, kwargs = serializer.loads(args_bytes)
             result = fn(*args, **kwargs)
-            pickled = serializer.dumps(result)
+            pickled = wire.dumps(serializer, result)
             result_bytes = len(pickled)
             response.update(status="ok", **_encode_result(pickled, event))
         except BaseException as exc:  # noqa: BLE001 — user code may raise anything; report it all
@@ -76,7 +76,7 @@ def _check_versions(event) -> str:
     if event["lambdaflow"] != wire.WIRE_VERSION:
         return (f"wire protocol mismatch: client speaks version {event['lambdaflow']}, this "
                 f"agent speaks version {wire.WIRE_VERSION}; redeploy the function with the "
-                f"client's lambdaflow (lambdaflow update NAME)")
+                f"client's lambdaflow (lambdaflow update NAME --rebuild)")
     if event.get("python") != wire.PYTHON_VERSION:
         return (f"Python version mismatch: client runs Python {event.get('python')}, the worker "
                 f"runs Python {wire.PYTHON_VERSION}; pickled tasks need the same minor version on "

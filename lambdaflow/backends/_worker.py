@@ -7,13 +7,12 @@ closes (the client shut down or died).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
 from lambdaflow.agent import handler as agent
-from lambdaflow.backends._frames import FRAME_HEADER
+from lambdaflow.backends._frames import FRAME_HEADER, decode_body, encode_body
 
 
 class _Context:
@@ -42,9 +41,9 @@ def main(request_fd: int, response_fd: int) -> None:
         if len(header) < FRAME_HEADER.size:
             return  # the client closed the pipe: shut down quietly
         length, deadline = FRAME_HEADER.unpack(header)
-        event = json.loads(requests.read(length))
+        event = decode_body(requests.read(length))
         response = agent.handler(event, _Context(str(event.get("task_id")), deadline))
-        body = json.dumps(response, separators=(",", ":")).encode()
+        body = encode_body(response)
         responses.write(FRAME_HEADER.pack(len(body), 0.0) + body)
         responses.flush()
 

@@ -1,19 +1,21 @@
 """The embedded default backend: persistent worker processes on this machine.
 
-Each worker is a `python -m lambdaflow.backends._worker` process, reused across tasks like a
-warm Lambda container, calling the agent's handler on exactly the JSON event Lambda would get.
-Events and responses travel over a pair of pipes as frames (`_frames.py`).
+Each worker is a process running `lambdaflow.backends._worker`, reused across tasks like a warm
+Lambda container, calling the agent's handler on exactly the JSON event Lambda would get.
+Events and responses travel over a pair of pipes as frames (`_frames.py`). Workers are forked
+from a fork server (`_forkserver.py`): one interpreter per backend that has imported the agent
+and cloudpickle, so a worker starts in a millisecond instead of a ~100 ms interpreter boot.
 
 A worker that dies mid-task (killed, segfault, out of memory) fails that task with
-`WorkerCrashed` and is replaced on the next invoke; a task past its timeout gets its worker
-killed and fails with `TaskTimeout`.
+`WorkerCrashed` and is replaced on the next invoke; a task past its timeout gets its worker's
+process group killed and fails with `TaskTimeout`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +23,8 @@ import time
 
 import lambdaflow
 from lambdaflow import process
-from lambdaflow.backends._frames import FRAME_HEADER
+from lambdaflow.backends._forkserver import FORK, REAP, REPLY, REQUEST
+from lambdaflow.backends._frames import FRAME_HEADER, decode_body, encode_body
 from lambdaflow.backends.base import LAMBDA_SYNC_LIMIT, Backend
 from lambdaflow.errors import ConfigError, TaskTimeout, WorkerCrashed
 
@@ -38,18 +41,106 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+class _ForkServer:
+    """Client side of `_forkserver`: starts workers and collects their exit codes."""
+
+    def __init__(self, env: dict):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = process.spawn(
+                [sys.executable, "-m", "lambdaflow.backends._forkserver", str(theirs.fileno())],
+                env=env, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self._control = ours
+        self._lock = threading.Lock()  # one request and its reply at a time
+        self.dead = False  # a request failed: the server is gone
+
+    def fork(self, request_r: int, response_w: int, memory_mb: int | None) -> "_ForkedProcess":
+        """A new worker serving the given pipe ends (the caller still closes its copies)."""
+        message = REQUEST.pack(FORK, -1 if memory_mb is None else memory_mb)
+        with self._lock:
+            try:
+                socket.send_fds(self._control, [message], [request_r, response_w])
+                pid = self._reply()
+            except OSError:
+                self.dead = True
+                raise
+        return _ForkedProcess(self, pid)
+
+    def reap(self, pid: int) -> int | None:
+        """Wait for worker `pid` to end and return its exit code; None if the server is gone."""
+        with self._lock:
+            try:
+                self._control.send(REQUEST.pack(REAP, pid))
+                return self._reply()
+            except OSError:
+                self.dead = True
+                return None  # the server died; init reaps its orphans
+
+    def _reply(self) -> int:
+        data = self._control.recv(REPLY.size)
+        if len(data) < REPLY.size:
+            raise ConnectionResetError("the fork server closed its socket")
+        return REPLY.unpack(data)[0]
+
+    def describe(self) -> str:
+        self.proc.poll()
+        how = process.describe_exit(self.proc.returncode)
+        return f"the local fork server (pid {self.proc.pid}) {how}"
+
+    def close(self) -> None:
+        """Stop the server. Its workers must already be stopped: only it can reap them."""
+        self._control.close()
+        process.kill(self.proc)
+
+
+class _ForkedProcess:
+    """The part of `subprocess.Popen` that supervision uses, for a worker the server forked."""
+
+    def __init__(self, server: _ForkServer, pid: int):
+        self._server = server
+        self.pid = pid
+        self.returncode: int | None = None
+        self.reaped = False  # the server was asked; returncode None then means it was gone
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        if self.reaped:
+            return self.returncode
+        if timeout is not None:
+            # Only the server can wait for its child; a pidfd tells us when there is something
+            # to collect, so the server is never blocked on a worker that is still running.
+            try:
+                pidfd = os.pidfd_open(self.pid)
+            except (AttributeError, OSError):
+                pidfd = None  # no pidfds (before Linux 5.3, or not Linux): the server waits
+            if pidfd is not None:
+                try:
+                    if not select.select([pidfd], [], [], timeout)[0]:
+                        raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
+                finally:
+                    os.close(pidfd)
+        self.returncode = self._server.reap(self.pid)
+        self.reaped = True
+        return self.returncode
+
+
 class _Worker:
     """One worker process and its two pipes. Used by one dispatcher thread at a time."""
 
-    def __init__(self, env: dict, memory_mb: int | None):
+    def __init__(self, server: _ForkServer, memory_mb: int | None):
         request_r, self._request_w = os.pipe()
         self._response_r, response_w = os.pipe()
         try:
-            self.proc = process.spawn(
-                [sys.executable, "-m", "lambdaflow.backends._worker", str(request_r), str(response_w)],
-                env=env, memory_mb=memory_mb, pass_fds=(request_r, response_w),
-                stdin=subprocess.DEVNULL,
-            )
+            self.proc = server.fork(request_r, response_w, memory_mb)
+        except BaseException:
+            os.close(self._request_w)
+            os.close(self._response_r)
+            raise
         finally:
             os.close(request_r)
             os.close(response_w)
@@ -61,7 +152,7 @@ class _Worker:
         # releases the GIL, and with several dispatcher threads each release can cost a switch.
         task_id = event.get("task_id")
         deadline = time.time() + timeout if timeout else 0.0
-        body = json.dumps(event, separators=(",", ":")).encode()
+        body = encode_body(event)
         try:
             _write_all(self._request_w, FRAME_HEADER.pack(len(body), deadline) + body)
         except BrokenPipeError:
@@ -84,7 +175,7 @@ class _Worker:
                 raise self._crashed(task_id)
             chunks.append(more)
             received += len(more)
-        return json.loads(b"".join(chunks))
+        return decode_body(b"".join(chunks))
 
     def _crashed(self, task_id) -> WorkerCrashed:
         try:
@@ -92,6 +183,8 @@ class _Worker:
         except subprocess.TimeoutExpired:
             pass
         how = process.describe_exit(self.proc.returncode)
+        if self.proc.returncode is None and self.proc.reaped:
+            how = "ended (its exit status was lost: its fork server died)"
         self.stop()
         return WorkerCrashed(f"the worker (pid {self.proc.pid}) {how} while running the task",
                              task_id=task_id)
@@ -120,24 +213,21 @@ class LocalBackend(Backend):
         self.max_workers = max_workers
         self.memory_mb = memory_mb
         self._env = _worker_env()
+        self._server: _ForkServer | None = None
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
+        self._starting = 0  # workers being forked outside the lock
         self._lock = threading.Lock()
         self._closed = False
 
     def invoke(self, event: dict, *, timeout: float | None) -> dict:
-        worker = self._checkout()
+        worker = self._checkout(event.get("task_id"))
         try:
             response = worker.call(event, timeout)
         except BaseException:
-            self._discard(worker)
+            self._checkin(worker, keep=False)
             raise
-        with self._lock:
-            self._busy.discard(worker)
-            if self._closed:
-                worker.stop()
-            else:
-                self._idle.append(worker)
+        self._checkin(worker, keep=True)
         return response
 
     def worker_pids(self) -> list[int]:
@@ -145,20 +235,70 @@ class LocalBackend(Backend):
         with self._lock:
             return [w.proc.pid for w in (*self._idle, *self._busy)]
 
-    def _checkout(self) -> _Worker:
+    def _checkout(self, task_id) -> _Worker:
         with self._lock:
             if self._closed:
                 raise ConfigError("the local backend is closed")
-            worker = self._idle.pop() if self._idle else None
-            if worker is None:
-                worker = _Worker(self._env, self.memory_mb)
+            if self._idle:
+                worker = self._idle.pop()
+                self._busy.add(worker)
+                return worker
+            self._starting += 1
+        try:
+            worker = self._start_worker(task_id)
+        except BaseException:
+            with self._lock:
+                self._starting -= 1
+            self._stop_server_if_done()
+            raise
+        with self._lock:  # in one step, so close() never sees the worker in neither count
+            self._starting -= 1
             self._busy.add(worker)
-            return worker
+        return worker
 
-    def _discard(self, worker: _Worker) -> None:
+    def _start_worker(self, task_id) -> _Worker:
+        # Fork outside the lock: the first fork waits for the server to boot, and other
+        # dispatchers must meanwhile be able to return their workers.
+        try:
+            return _Worker(self._live_server(), self.memory_mb)
+        except OSError:
+            pass  # the server runs no user code: if it died, one new server gets one more try
+        server = self._live_server()
+        try:
+            return _Worker(server, self.memory_mb)
+        except OSError as exc:
+            if not server.dead:
+                raise
+            raise WorkerCrashed(f"{server.describe()} before starting a worker",
+                                task_id=task_id) from exc
+
+    def _live_server(self) -> _ForkServer:
+        with self._lock:
+            dead = self._server if self._server is not None and self._server.dead else None
+            if self._server is None or dead is not None:
+                self._server = _ForkServer(self._env)
+            server = self._server
+        if dead is not None:
+            dead.close()
+        return server
+
+    def _checkin(self, worker: _Worker, *, keep: bool) -> None:
         with self._lock:
             self._busy.discard(worker)
+            if keep and not self._closed:
+                self._idle.append(worker)
+                return
         worker.stop()
+        self._stop_server_if_done()
+
+    def _stop_server_if_done(self) -> None:
+        # The server reaps the workers it forked, so it outlives them: it stops with the last
+        # worker once the backend is closed (close() may run while tasks are still in flight).
+        with self._lock:
+            if not self._closed or self._busy or self._starting or self._server is None:
+                return
+            server, self._server = self._server, None
+        server.close()
 
     def close(self) -> None:
         with self._lock:
@@ -166,6 +306,7 @@ class LocalBackend(Backend):
             idle, self._idle = self._idle, []
         for worker in idle:
             worker.stop()
+        self._stop_server_if_done()
 
 
 def _worker_env() -> dict:

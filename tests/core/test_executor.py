@@ -119,9 +119,13 @@ def test_shutdown_cancel_futures_cancels_queued_work():
     ex = LambdaExecutor(1, timeout=5)
     gate = ex.submit(_block, None)  # occupies the only worker until its timeout
     queued = [ex.submit(square, i) for i in range(5)]
+    assert queued[0].cancel()  # cancelled by the caller, then again by shutdown: counted once
     ex.shutdown(wait=True, cancel_futures=True)
     assert all(f.cancelled() for f in queued)
     assert gate.done()  # it ended (with its timeout), it did not hang
+    summary = ex.stats()
+    assert (summary["submitted"], summary["cancelled"], summary["completed"]) == (6, 5, 1)
+    assert summary["failed"] == 1
 
 
 def test_shutdown_without_wait_still_finishes_every_future():
@@ -171,3 +175,13 @@ def test_bad_environment_setting_is_named(monkeypatch):
     monkeypatch.setenv("LAMBDAFLOW_MAX_WORKERS", "many")
     with pytest.raises(ConfigError, match="LAMBDAFLOW_MAX_WORKERS='many'"):
         LambdaExecutor()
+
+
+def make_error(message):
+    return KeyError(message)
+
+
+def test_an_exception_returned_as_a_value_stays_a_value(executor):
+    value = executor.submit(make_error, "spare").result(timeout=30)
+    assert isinstance(value, KeyError) and value.args == ("spare",)
+    assert executor.stats()["failed"] == 0

@@ -26,6 +26,27 @@ def test_print_logging_and_subprocess_output_are_prefixed_by_task_id(executor, c
     assert f"{prefix}a log record\n" in err
 
 
+def shout(text):
+    print(text)
+    return os.getpid()
+
+
+def test_a_warm_worker_returns_only_each_tasks_own_output(capfd):
+    # One worker reuses its capture spool; a long output must not leak into the next tasks.
+    with LambdaExecutor(1) as ex:
+        long, short, silent = (ex.submit(shout, text) for text in ("x" * 100_000, "short", ""))
+        assert long.result(timeout=30) == short.result(timeout=30) == silent.result(timeout=30)
+    out, _ = capfd.readouterr()
+    lines = out.splitlines()
+    # 100,001 bytes printed; the response keeps the last 64 KiB of them.
+    assert [line for line in lines if line.startswith(f"[{long.task_id}]")] == [
+        f"[{long.task_id}] [... 34465 bytes cut ...]", f"[{long.task_id}] " + "x" * 65535]
+    assert [line for line in lines if line.startswith(f"[{short.task_id}]")] == [
+        f"[{short.task_id}] short"]
+    assert [line for line in lines if line.startswith(f"[{silent.task_id}]")] == [
+        f"[{silent.task_id}] "]
+
+
 def test_output_can_be_silenced(capfd):
     with LambdaExecutor(1, echo_output=False) as ex:
         ex.submit(chatty, 1).result(timeout=30)

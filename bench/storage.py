@@ -1,0 +1,195 @@
+"""Storage throughput and memory, each against a baseline measured in the same run.
+
+    python bench/storage.py [--url s3://…] [--size-mb 64] [--ranges 8] [--repeat 3] [--local-gb 1]
+
+1. Throughput, against one moto S3 server started on 127.0.0.1 for this run (or, with
+   ``--url s3://bucket/key``, an existing object wherever boto3's configuration points):
+   - lambdaflow: ``split(url, n=RANGES)``, every range's lines streamed concurrently (one
+     thread per range), as a map over the ranges does;
+   - baseline: plain boto3 ``get_object`` of the same object, body streamed;
+   - reference: plain boto3 doing the same RANGES ranged GETs concurrently, which is the
+     fair measure of lambdaflow's own overhead on moto (see the note printed below).
+2. Peak memory of streaming one range of a ``--local-gb`` local file, in a child process,
+   above that process's baseline after importing lambdaflow (target: <= 64 MB).
+
+The text comes from ../shared/data/gen_text.py, so figures from different days describe
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+GEN_TEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "gen_text.py"
+READ = 1 << 20
+
+
+def drain(stream) -> int:
+    total = 0
+    while chunk := stream.read(READ):
+        total += len(chunk)
+    return total
+
+
+def median_seconds(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def make_text(path: Path, size_mb: int) -> None:
+    if GEN_TEXT.exists():
+        subprocess.run([sys.executable, str(GEN_TEXT), str(size_mb), str(path)], check=True)
+    else:  # outside the workspace: any newline-rich text will do
+        line = b"the quick brown fox jumps over the lazy dog 0123456789\n"
+        with open(path, "wb") as out:
+            out.write(line * (size_mb * (1 << 20) // len(line) + 1))
+
+
+def start_moto() -> tuple[object, str]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per GET otherwise
+    server = ThreadedMotoServer("127.0.0.1", 0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    os.environ.update(AWS_ENDPOINT_URL_S3=endpoint, AWS_ACCESS_KEY_ID="bench",
+                      AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        os.environ.pop(name, None)
+    return server, endpoint
+
+
+def throughput(args, workdir: Path) -> None:
+    """Against --url when given (real S3, or whatever boto3's configuration points at), else
+    against a moto server started here with a generated object."""
+    from lambdaflow import storage
+
+    server = None
+    url, where = args.url, "boto3's configured endpoint"
+    if url is None:
+        server, where = start_moto()
+        storage.backend("s3://bench").client.create_bucket(Bucket="bench")
+        text = workdir / "text.txt"
+        make_text(text, args.size_mb)
+        with open(text, "rb") as data:
+            url = storage.put("s3://bench/text.txt", data)
+    try:
+        measure_throughput(args, url, where)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def measure_throughput(args, url: str, where: str) -> None:
+    from lambdaflow import storage
+    from lambdaflow.storage.s3 import parse
+
+    client = storage.backend(url).client
+    bucket, key = parse(url)
+    size = storage.size(url)
+    ranges = storage.split(url, n=args.ranges)
+    pool = ThreadPoolExecutor(args.ranges)
+
+    def lambdaflow_ranges():
+        total = sum(pool.map(lambda r: drain(r.open()), ranges))
+        assert total == size, (total, size)
+
+    def boto3_get_object():
+        assert drain(client.get_object(Bucket=bucket, Key=key)["Body"]) == size
+
+    def boto3_ranged_gets():
+        def get(r):
+            answer = client.get_object(Bucket=bucket, Key=key,
+                                       Range=f"bytes={r.start}-{r.end - 1}")
+            return drain(answer["Body"])
+        assert sum(pool.map(get, ranges)) == size
+
+    for warm_up in (lambdaflow_ranges, boto3_get_object, boto3_ranged_gets):
+        warm_up()  # connections and caches warm on every path alike
+    ours = median_seconds(lambdaflow_ranges, args.repeat)
+    whole = median_seconds(boto3_get_object, args.repeat)
+    same = median_seconds(boto3_ranged_gets, args.repeat)
+    pool.shutdown()
+    mb = size / (1 << 20)
+    print(f"S3 throughput, {mb:.0f} MiB object {url} on {where}, median of {args.repeat}:")
+    print(f"  lambdaflow, {args.ranges} ranges concurrent   {mb / ours:8.1f} MiB/s")
+    print(f"  boto3 get_object (baseline)        {mb / whole:8.1f} MiB/s")
+    print(f"  boto3, the same {args.ranges} ranged GETs     {mb / same:8.1f} MiB/s")
+    print(f"  ratio vs get_object:        {whole / ours:.2f}x  (target >= 0.9x)")
+    print(f"  ratio vs the same ranges:   {same / ours:.2f}x")
+    if args.url is None:
+        print("  note: moto reads (and hashes) the whole object for every ranged GET "
+              "(../shared/NOTES-local-aws.md), so on moto N ranges cost the server N full reads; "
+              "the second ratio isolates lambdaflow's own cost. Pass --url s3://… for real S3.")
+
+
+# The peak is read from /proc/self/status (VmHWM, per address space), not from getrusage's
+# ru_maxrss: Linux carries ru_maxrss across exec, so the child would inherit this process's peak.
+MEMORY_CHILD = """
+import sys
+from lambdaflow import storage
+
+def peak_kb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+path, start, end = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+before = peak_kb()
+total = 0
+with storage.ByteRange(path, start, end).open() as stream:
+    while chunk := stream.read(1 << 20):
+        total += len(chunk)
+print(total, before, peak_kb())
+"""
+
+
+def memory(args, workdir: Path) -> None:
+    path = workdir / "big.txt"
+    line = b"all work and no play makes a range read that streams its lines\n"
+    target = int(args.local_gb * (1 << 30))
+    block = line * ((8 << 20) // len(line))
+    with open(path, "wb") as out:
+        written = 0
+        while written < target:
+            written += out.write(block)
+    size = path.stat().st_size
+    # One range covering all but the first and last line, so both boundary rules are exercised.
+    start, end = len(line) // 2, size - len(line) // 2
+    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(path), str(start), str(end)],
+                         check=True, capture_output=True, text=True).stdout.split()
+    total, before_kb, after_kb = map(int, out)
+    assert total == size - len(line), (total, size)
+    above = (after_kb - before_kb) / 1024
+    print(f"Streaming a {size / (1 << 30):.2f} GiB local range: peak RSS {after_kb / 1024:.1f} MiB, "
+          f"{above:.1f} MiB above the baseline after import (target <= 64 MiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="an existing s3:// object to read instead of starting moto")
+    parser.add_argument("--size-mb", type=int, default=64)
+    parser.add_argument("--ranges", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--local-gb", type=float, default=1.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lambdaflow-bench-") as tmp:
+        throughput(args, Path(tmp))
+        memory(args, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

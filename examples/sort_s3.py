@@ -1,0 +1,155 @@
+"""Sort a big S3 text object on Lambda, byte for byte as ``LC_ALL=C sort`` would.
+
+    lambdaflow create sort-worker
+    python examples/sort_s3.py s3://bucket/input.txt s3://bucket/sorted.txt \
+        --function sort-worker --workers 16
+
+1. split the object into N newline-aligned byte ranges (no data read: just its size);
+2. ``executor.map(sort_range, ranges)``: each worker streams its range from S3, sorts the lines
+   as bytes and writes the sorted run back to S3;
+3. the coordinator k-way merges the runs as streams (`heapq.merge` over ranged readers, so
+   memory stays bounded) and uploads the result as it goes (a streaming multipart upload);
+4. the runs are deleted, and a timing summary and the estimated Lambda cost are printed.
+
+Without ``--function`` it runs on local worker processes (same code, same events). Prices are
+options, defaulting to us-east-1 x86 list prices (per GB-second and per request).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import sys
+import time
+
+from lambdaflow import LambdaExecutor, split, storage
+
+#: Bytes gathered before one write to the output (fewer, larger writes to the upload).
+WRITE_BATCH = 4 * 1024 * 1024
+
+
+def sort_range(byte_range, run_url: str) -> tuple[str, int, int]:
+    """Sort one range's lines as bytes (C locale) and write them, newline-ended, to `run_url`.
+
+    Lines are compared without their newline, as sort(1) does: with it, ``b"a\\n"`` would sort
+    after ``b"a\\x01"`` although ``a`` is a prefix of it.
+    """
+    lines = [line[:-1] if line.endswith(b"\n") else line for line in byte_range.lines()]
+    lines.sort()
+    size = 0
+    with storage.open_write(run_url) as out:  # an empty range gives an empty run
+        for start in range(0, len(lines), 65536):
+            block = b"\n".join(lines[start:start + 65536]) + b"\n"
+            out.write(block)
+            size += len(block)
+    return run_url, len(lines), size
+
+
+def _without_newline(line: bytes) -> bytes:
+    return line[:-1]
+
+
+def merge_runs(run_urls: list[str], output_url: str) -> tuple[float, float, int]:
+    """Stream-merge sorted runs into `output_url`; return (merge s, upload s, bytes)."""
+    readers = [storage.open_range(url, 0) for url in run_urls]
+    merge_s = upload_s = 0.0
+    written = 0
+    try:
+        with storage.open_write(output_url) as out:
+            batch: list[bytes] = []
+            batch_size = 0
+            tick = time.perf_counter()
+            for line in heapq.merge(*readers, key=_without_newline):
+                batch.append(line)
+                batch_size += len(line)
+                if batch_size >= WRITE_BATCH:
+                    now = time.perf_counter()
+                    merge_s += now - tick
+                    out.write(b"".join(batch))
+                    written += batch_size
+                    batch, batch_size = [], 0
+                    tick = time.perf_counter()
+                    upload_s += tick - now
+            now = time.perf_counter()
+            merge_s += now - tick
+            out.write(b"".join(batch))
+            written += batch_size
+        upload_s += time.perf_counter() - now  # the last part and completing the upload
+    finally:
+        for reader in readers:
+            reader.close()
+    return merge_s, upload_s, written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("input", help="s3://bucket/key (or a path) of the text to sort")
+    parser.add_argument("output", help="where the sorted text goes")
+    parser.add_argument("--function", help="lambdaflow function to run on (default: local "
+                                           "worker processes)")
+    parser.add_argument("--workers", type=int, default=16, help="ranges, and tasks in flight")
+    parser.add_argument("--runs-url", help="prefix for the sorted runs (default: "
+                                           "<output>.runs)")
+    parser.add_argument("--price-gb-second", type=float, default=0.0000166667,
+                        help="Lambda price per GB-second (default x86, us-east-1)")
+    parser.add_argument("--price-request", type=float, default=0.0000002,
+                        help="Lambda price per request (default $0.20 per million)")
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    runs = (args.runs_url or args.output + ".runs").rstrip("/")
+
+    started = time.perf_counter()
+    size = storage.size(args.input)
+    ranges = split(args.input, n=args.workers)
+    sized = time.perf_counter()
+
+    executor = LambdaExecutor(function=args.function, max_workers=args.workers,
+                              echo_output=False) if args.function else \
+        LambdaExecutor(max_workers=args.workers, echo_output=False)
+    with executor:
+        futures = [executor.submit(sort_range, r, f"{runs}/run-{i:05d}")
+                   for i, r in enumerate(ranges)]
+        results = [f.result() for f in futures]
+    sorted_at = time.perf_counter()
+
+    merge_s, upload_s, written = merge_runs([url for url, _, _ in results], args.output)
+    storage.delete_prefix(runs + "/")
+    total = time.perf_counter() - started
+
+    lines = sum(n for _, n, _ in results)
+    slowest = max(((f.stats.finished or 0) - (f.stats.started or 0) for f in futures),
+                  default=0.0)
+    print(f"sort_s3: {args.input} ({size / 1e6:.1f} MB, {lines:,} lines) -> {args.output} "
+          f"({written / 1e6:.1f} MB), {len(ranges)} workers"
+          f"{' on ' + args.function if args.function else ' (local processes)'}")
+    print(f"  get size  {sized - started:8.2f} s")
+    print(f"  workers   {sorted_at - sized:8.2f} s   (slowest task {slowest:.2f} s)")
+    print(f"  merge     {merge_s:8.2f} s")
+    print(f"  upload    {upload_s:8.2f} s")
+    print(f"  total     {total:8.2f} s")
+    print(f"  {_cost_line(futures, args)}")
+    return 0
+
+
+def _cost_line(futures, args) -> str:
+    """GB-seconds billed (Lambda's REPORT figures when on Lambda) × price + requests."""
+    gb_seconds = 0.0
+    measured = True
+    for future in futures:
+        extra = future.stats.extra
+        if "billed_ms" in extra:
+            gb_seconds += extra["billed_ms"] / 1000 * extra["memory_mb"] / 1024
+        else:  # local workers: what the same tasks would bill at 1,769 MB
+            measured = False
+            seconds = (future.stats.finished or 0) - (future.stats.started or 0)
+            gb_seconds += seconds * 1769 / 1024
+    requests = len(futures)
+    cost = gb_seconds * args.price_gb_second + requests * args.price_request
+    source = "billed" if measured else "estimated at 1769 MB from local task times"
+    return (f"Lambda cost: {gb_seconds:.2f} GB-s ({source}) x ${args.price_gb_second:g} + "
+            f"{requests} requests x ${args.price_request:g} = ${cost:.6f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
