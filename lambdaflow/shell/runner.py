@@ -20,7 +20,7 @@ from typing import BinaryIO
 from lambdaflow import storage
 from lambdaflow.shell import aggregators, worker
 from lambdaflow.shell.locations import Scratch
-from lambdaflow.shell.plan import ParallelStage, Plan
+from lambdaflow.shell.plan import CoordinatorStage, ParallelStage, Plan
 from lambdaflow.shell.processes import run_chain
 
 
@@ -42,28 +42,40 @@ def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scr
         with storage.open_range(current, 0) as src:
             shutil.copyfileobj(src, sink, 1 << 20)
         return 0
-    for k, stage in enumerate(plan.stages):
-        last = k == len(plan.stages) - 1
-        out_url = None if last else scratch.stage_output(k)
+    stages = plan.stages
+    k = 0
+    while k < len(stages):
+        stage = stages[k]
+        parallel = isinstance(stage, ParallelStage) and (
+            stage.first or storage.size(current) >= options.second_round_bytes)
+        commands = list(stage.commands)
+        j = k
+        while not parallel and j + 1 < len(stages) and isinstance(stages[j + 1],
+                                                                  CoordinatorStage):
+            # Commands that run here anyway form one chain, with no scratch copy between.
+            j += 1
+            commands += stages[j].commands
+        last = j == len(stages) - 1
+        out_url = None if last else scratch.stage_output(j)
         target = contextlib.nullcontext(sink) if last else storage.open_write(out_url)
         with target as out:
-            if isinstance(stage, ParallelStage) and (
-                    stage.first or storage.size(current) >= options.second_round_bytes):
+            if parallel:
                 status = _run_parallel(plan, stage, k, current, out, scratch, executor, options)
             else:
-                status = _run_here(plan, stage, k, current, out)
+                status = _run_here(plan, commands, k, current, out)
         if k > 0:
             storage.delete(current)
         current = out_url
+        k = j + 1
     return status
 
 
-def _run_here(plan: Plan, stage, k: int, url: str, out: BinaryIO) -> int:
+def _run_here(plan: Plan, commands, k: int, url: str, out: BinaryIO) -> int:
     with storage.open_range(url, 0) as src:
         # Only the pipeline's first command may see a regular file on stdin, as in bash (wc's
         # layout depends on it); every later command reads a pipe.
         source = src if (k == 0 and plan.stdin_regular) else _Unseekable(src)
-        return run_chain(stage.commands, source, out, plan.shipped_env)[-1]
+        return run_chain(commands, source, out, plan.shipped_env)[-1]
 
 
 def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: BinaryIO,
@@ -79,7 +91,7 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
         if not all(worker.clean(stage.for_workers(), r.statuses) for r in results):
             # A command failed on some range (bad input, bad pattern…): its output there is
             # not what one run would print, so the whole stage runs once, as bash would.
-            return _run_here(plan, stage, k, url, out)
+            return _run_here(plan, stage.commands, k, url, out)
         stdin_size = None
         if k == 0 and plan.stdin_regular and len(stage.commands) == 1:
             stdin_size = storage.size(url)

@@ -82,10 +82,15 @@ def run(text, path, executor, **kw):
     return out.getvalue(), status
 
 
+@pytest.mark.parametrize("second_round_bytes", [0, 1 << 30])
 @pytest.mark.parametrize("text", ["sort | uniq -c | sort -rn", "sort -r | uniq | grep 9",
-                                  "grep 1 | sort | tac | uniq -c", "sort | uniq -d | wc -l"])
-def test_second_parallel_round_matches_bash(text, words, shell_executor):
-    assert run(text, words, shell_executor, width=3, second_round_bytes=0) == bash(text, words)
+                                  "grep 1 | sort | tac | uniq -c", "sort | uniq -d | wc -l",
+                                  "sort -r | uniq | nl | tail -n 3 | rev"])
+def test_second_parallel_round_matches_bash(text, second_round_bytes, words, shell_executor):
+    # 0: every later stage is split again; 1 GiB: they run on the coordinator, chained with
+    # the coordinator stages after them.
+    assert run(text, words, shell_executor, width=3,
+               second_round_bytes=second_round_bytes) == bash(text, words)
 
 
 @pytest.mark.parametrize("width", [5, 9])
