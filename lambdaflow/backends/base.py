@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import abc
 
-#: AWS Lambda's limit on a synchronous request or response payload.
-LAMBDA_SYNC_LIMIT = 6 * 1024 * 1024
+from lambdaflow.lambda_limits import SYNC_PAYLOAD as LAMBDA_SYNC_LIMIT
 
 
 class Backend(abc.ABC):

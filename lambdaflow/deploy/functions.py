@@ -22,7 +22,7 @@ import urllib.parse
 import urllib.request
 from typing import Callable
 
-from lambdaflow import __version__
+from lambdaflow import __version__, lambda_limits
 from lambdaflow.deploy import iam, package
 from lambdaflow.deploy.spec import FunctionSpec
 from lambdaflow.errors import ConfigError, DeployError
@@ -51,7 +51,7 @@ def lambda_client():
 
 
 def create(spec: FunctionSpec, *, code_url: str | None = None, client=None, iam_client=None,
-           direct_upload_limit: int = package.MAX_ZIPPED,
+           direct_upload_limit: int = lambda_limits.MAX_ZIPPED,
            sleep: Callable[[float], None] = time.sleep) -> dict:
     """Create the function; return its configuration. Without `spec.role`, lambdaflow's own
     role is reused or created (`lambdaflow.deploy.iam`)."""
@@ -94,7 +94,7 @@ class Updated:
 
 
 def update(spec: FunctionSpec, *, rebuild: bool = False, code_url: str | None = None,
-           client=None, direct_upload_limit: int = package.MAX_ZIPPED) -> Updated:
+           client=None, direct_upload_limit: int = lambda_limits.MAX_ZIPPED) -> Updated:
     """Apply the options `spec` gives; the others keep what the function has.
 
     The zip is rebuilt only when `spec` gives code inputs (PATHS, requirements, pip options),

@@ -31,6 +31,7 @@ import zipfile
 from pathlib import Path
 
 from lambdaflow.errors import ConfigError
+from lambdaflow.lambda_limits import MAX_UNZIPPED
 
 HANDLER = "lambdaflow.agent.handler.handler"
 #: Distributions the agent imports, vendored at the client's exact versions.
@@ -39,8 +40,6 @@ VENDORED_DISTRIBUTIONS = ("cloudpickle", "dill", "tenacity")
 VENDORED_TOP_LEVEL = frozenset({"lambdaflow", "cloudpickle", "dill", "tenacity"})
 #: Parts of the lambdaflow package that only ever run on the client.
 EXCLUDED_SUBPACKAGES = ("locallambda", "testing")
-MAX_ZIPPED = 50 * 1024 * 1024      # Lambda's direct-upload limit; larger zips go through S3
-MAX_UNZIPPED = 262_144_000         # Lambda's limit on the unzipped package (250 MB)
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", ".mypy_cache",
                            ".pytest_cache"})

@@ -1,9 +1,8 @@
 """What a lambdaflow function should be: one frozen dataclass, validated when it is built.
 
 Every check here runs before any AWS call, and every message names the value, the allowed
-range and what to do. Lambda's own limits (2025): memory 128-10,240 MB, timeout 1-900 s,
-ephemeral storage 512-10,240 MB, at most 5 layers, names of 1-64 letters, digits, '-' or '_',
-environment variables of at most 4 KB in all.
+range and what to do. Lambda's limits themselves live in `lambdaflow.lambda_limits`, shared
+with the local endpoint that enforces them.
 
 A field left as None means "not given": `create` then uses `DEFAULTS`, `update` keeps what the
 function has.
@@ -16,34 +15,16 @@ import os
 import re
 import sys
 
+from lambdaflow import lambda_limits as limits
 from lambdaflow.deploy.package import VENDORED_TOP_LEVEL
 from lambdaflow.errors import ConfigError
 
 #: Defaults for `create`. 1,769 MB is the size at which Lambda gives a function one full vCPU.
 DEFAULTS = {"memory_mb": 1769, "timeout_s": 300, "ephemeral_mb": 512, "arch": "x86_64"}
-MEMORY_RANGE = (128, 10240)
-TIMEOUT_RANGE = (1, 900)
-EPHEMERAL_RANGE = (512, 10240)
-MAX_LAYERS = 5
-MAX_ENV_BYTES = 4096
-ARCHITECTURES = ("x86_64", "arm64")
-#: Python versions Lambda has a managed runtime for.
-PYTHON_RUNTIMES = ("3.10", "3.11", "3.12", "3.13", "3.14")
 LOCAL_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
-_ENV_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-# Keys Lambda sets itself and refuses in a function's environment.
-_RESERVED_ENV = frozenset({
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
-})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +49,7 @@ class FunctionSpec:
               ephemeral_mb=None, layers=None, arch=None, role=None, env=None,
               python: str = LOCAL_PYTHON, pip_args=()) -> "FunctionSpec":
         """Validate everything; `env` is a mapping or an iterable of ``"K=V"`` strings."""
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not limits.FUNCTION_NAME.match(name):
             raise ConfigError(f"function name {name!r} is invalid: use 1 to 64 letters, digits, "
                               f"hyphens or underscores")
         paths = tuple(_path(p) for p in paths)
@@ -78,30 +59,30 @@ class FunctionSpec:
             if not os.path.isfile(requirements):
                 raise ConfigError(f"--requirements {requirements} is not a file; pass a pip "
                                   f"requirements file (one package per line)")
-        _in_range("--memory", memory_mb, MEMORY_RANGE, "MB")
-        _in_range("--timeout", timeout_s, TIMEOUT_RANGE, "seconds")
-        _in_range("--ephemeral-storage", ephemeral_mb, EPHEMERAL_RANGE, "MB")
+        _in_range("--memory", memory_mb, limits.MEMORY_MB, "MB")
+        _in_range("--timeout", timeout_s, limits.TIMEOUT_S, "seconds")
+        _in_range("--ephemeral-storage", ephemeral_mb, limits.EPHEMERAL_MB, "MB")
         if layers is not None:
             layers = tuple(layers)
-            if len(layers) > MAX_LAYERS:
+            if len(layers) > limits.MAX_LAYERS:
                 raise ConfigError(f"--layers: {len(layers)} given, Lambda allows at most "
-                                  f"{MAX_LAYERS} layers per function")
+                                  f"{limits.MAX_LAYERS} layers per function")
             for arn in layers:
                 if not _LAYER_ARN.match(arn):
                     raise ConfigError(f"--layers: {arn!r} is not a layer version ARN "
                                       f"(arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)")
-        if arch is not None and arch not in ARCHITECTURES:
+        if arch is not None and arch not in limits.ARCHITECTURES:
             raise ConfigError(f"--arch {arch!r} is invalid: choose one of "
-                              f"{', '.join(ARCHITECTURES)}")
+                              f"{', '.join(limits.ARCHITECTURES)}")
         if role is not None and not _ROLE_ARN.match(role):
             raise ConfigError(f"--role {role!r} is not an IAM role ARN "
                               f"(arn:aws:iam::ACCOUNT:role/NAME); omit --role to let lambdaflow "
                               f"reuse or create its own role")
         if env is not None:
             env = _environment(env)
-        if python not in PYTHON_RUNTIMES:
+        if python not in limits.PYTHON_VERSIONS:
             raise ConfigError(f"Python {python} has no Lambda runtime (Lambda offers "
-                              f"{', '.join(PYTHON_RUNTIMES)}); run lambdaflow under one of "
+                              f"{', '.join(limits.PYTHON_VERSIONS)}); run lambdaflow under one of "
                               f"those, since pickled tasks need the same minor version on "
                               f"both sides")
         return cls(name, paths, requirements, memory_mb, timeout_s, ephemeral_mb, layers, arch,
@@ -168,15 +149,15 @@ def _environment(env) -> tuple[tuple[str, str], ...]:
                                   f"after it: write PATHS before --env)")
         else:
             key, value = item
-        if not _ENV_KEY.match(key):
+        if not limits.ENV_KEY.match(key):
             raise ConfigError(f"--env {key!r}: names must start with a letter and hold only "
-                              f"letters, digits and underscores")
-        if key in _RESERVED_ENV:
+                              f"letters, digits and underscores, at least two characters")
+        if key in limits.RESERVED_ENV:
             raise ConfigError(f"--env {key}: Lambda sets this variable itself and refuses it "
                               f"in a function's environment")
         pairs.append((key, str(value)))
     size = sum(len(k.encode()) + len(v.encode()) for k, v in pairs)
-    if size > MAX_ENV_BYTES:
+    if size > limits.MAX_ENV_BYTES:
         raise ConfigError(f"--env: the variables take {size:,} bytes; Lambda allows at most "
-                          f"{MAX_ENV_BYTES:,} bytes in all")
+                          f"{limits.MAX_ENV_BYTES:,} bytes in all")
     return tuple(sorted(dict(pairs).items()))

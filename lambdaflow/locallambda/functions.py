@@ -19,28 +19,17 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambdaflow import lambda_limits
+from lambdaflow.lambda_limits import (
+    ARCHITECTURES, MAX_ENV_BYTES, MAX_UNZIPPED, MAX_ZIPPED, RESERVED_ENV, RUNTIMES,
+)
 from lambdaflow.locallambda.apierror import ApiError, invalid, not_found
 
 ACCOUNT_ID = "123456789012"
-RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13")
-ARCHITECTURES = ("x86_64", "arm64")
-MAX_ZIPPED = 50 * 1024 * 1024          # direct upload limit; larger zips go through S3
-MAX_UNZIPPED = 262_144_000             # Lambda's deployment package limit, unzipped
-MAX_ENV_BYTES = 4096
-# Keys Lambda sets itself and refuses in a function's Environment.
-RESERVED_ENV = frozenset({
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
-})
-_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_NAME = lambda_limits.FUNCTION_NAME
 _ARN_NAME = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$")
 _PARTIAL_ARN = re.compile(r"^\d{12}:function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$")
-_ENV_KEY = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]+$")
 
 
 def parse_name(ref: str) -> tuple[str, str | None]:
@@ -165,14 +154,14 @@ def validate_config(body: dict, current: dict | None) -> dict:
             raise invalid("Description must be a string of at most 256 characters")
         config["Description"] = body["Description"]
     if "Timeout" in body:
-        config["Timeout"] = _int_in(body, "Timeout", 1, 900)
+        config["Timeout"] = _int_in(body, "Timeout", *lambda_limits.TIMEOUT_S)
     if "MemorySize" in body:
-        config["MemorySize"] = _int_in(body, "MemorySize", 128, 10240)
+        config["MemorySize"] = _int_in(body, "MemorySize", *lambda_limits.MEMORY_MB)
     if "EphemeralStorage" in body:
         storage = body["EphemeralStorage"]
         if not isinstance(storage, dict) or "Size" not in storage:
             raise invalid("EphemeralStorage must be {'Size': MB}")
-        config["EphemeralStorage"] = {"Size": _int_in(storage, "Size", 512, 10240)}
+        config["EphemeralStorage"] = {"Size": _int_in(storage, "Size", *lambda_limits.EPHEMERAL_MB)}
     if "Environment" in body:
         config["Environment"] = {"Variables": _validate_environment(body["Environment"])}
     if "Layers" in body:
@@ -203,7 +192,7 @@ def _validate_environment(env: object) -> dict[str, str]:
     if not isinstance(variables, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in variables.items()):
         raise invalid("Environment Variables must map names to string values")
-    bad = sorted(k for k in variables if not _ENV_KEY.match(k))
+    bad = sorted(k for k in variables if not lambda_limits.ENV_KEY.match(k))
     if bad:
         raise invalid(f"Environment variable names must match [a-zA-Z][a-zA-Z0-9_]+: {bad}")
     reserved = sorted(k for k in variables if k in RESERVED_ENV)

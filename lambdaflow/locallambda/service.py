@@ -32,16 +32,15 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambdaflow.lambda_limits import EVENT_PAYLOAD, MAX_UNZIPPED, MAX_ZIPPED, SYNC_PAYLOAD
 from lambdaflow.locallambda.apierror import ApiError, invalid
 from lambdaflow.locallambda.functions import (
-    MAX_UNZIPPED, MAX_ZIPPED, Function, FunctionStore, decode_zip, parse_name,
+    Function, FunctionStore, decode_zip, parse_name,
     validate_architectures, validate_config)
 from lambdaflow.locallambda.sandbox import Invocation, Sandbox
 
 log = logging.getLogger(__name__)
 
-MAX_SYNC_PAYLOAD = 6 * 1024 * 1024     # RequestResponse request limit (6 MiB)
-MAX_EVENT_PAYLOAD = 1024 * 1024        # Event request limit (1 MiB since October 2025)
 LOG_TAIL_BYTES = 4096                  # LogType=Tail returns the last 4 KB
 LOG_LINES_KEPT = 2000                  # per function, for `logs()`
 IDLE_TTL = 600.0                       # seconds an unused warm sandbox is kept
@@ -219,7 +218,7 @@ class LambdaService:
         if invocation_type not in ("RequestResponse", "Event", "DryRun"):
             raise invalid(f"InvocationType must be RequestResponse, Event or DryRun, "
                           f"got {invocation_type!r}")
-        limit = MAX_EVENT_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
+        limit = EVENT_PAYLOAD if invocation_type == "Event" else SYNC_PAYLOAD
         if len(payload) > limit:
             if invocation_type == "Event":
                 message = (f"{len(payload)} byte payload is too large for the Event "

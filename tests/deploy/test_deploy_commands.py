@@ -45,6 +45,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     (["fn", "--role", "lambdaflow-worker"], "is not an IAM role ARN"),
     (["fn", "--env", "AWS_REGION=eu-west-1"], "Lambda sets this variable itself"),
     (["fn", "--env", "NOVALUE"], "must be KEY=VALUE"),
+    (["fn", "--env", "A=1"], "at least two characters"),
     (["fn", "--env", f"BIG={'x' * 5000}"], "at most 4,096 bytes"),
     (["fn", "missing_module.py"], "does not exist"),
     (["fn", "--requirements", "missing-requirements.txt"], "does not exist"),
