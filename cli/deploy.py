@@ -105,8 +105,10 @@ def _add_function_options(parser: argparse.ArgumentParser, command: str) -> None
     parser.add_argument("--role", metavar="ARN",
                         help="execution role (default: reuse or create lambdaflow-worker)"
                         if command == "create" else "execution role")
-    parser.add_argument("--env", nargs="+", action="extend", metavar="K=V",
-                        help="environment variables for the function")
+    # One variable per --env (values may hold commas and spaces), for the same reason.
+    parser.add_argument("--env", action="append", metavar="K=V",
+                        help="an environment variable for the function (repeat the option: "
+                             "--env A=1 --env B=2)")
     parser.add_argument("--pip-arg", action="append", default=[], metavar="ARG",
                         help="extra option for pip when installing --requirements, e.g. "
                              "--pip-arg=--no-index --pip-arg=--find-links=DIR (repeatable)")

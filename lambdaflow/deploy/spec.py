@@ -106,6 +106,10 @@ def _path(path) -> str:
         raise ConfigError(f"PATH {str(path)!r} looks like an ARN, not a file or directory: "
                           f"--layers takes one ARN per option (--layers A --layers B) or a "
                           f"comma list (--layers A,B)")
+    name = os.path.basename(os.fspath(path))
+    if "=" in name and not os.path.exists(path):
+        raise ConfigError(f"PATH {str(path)!r} looks like a variable, not a file or directory: "
+                          f"give each variable its own --env (--env A=1 --env B=2)")
     return _existing(path, "PATH")
 
 
@@ -145,8 +149,7 @@ def _environment(env) -> tuple[tuple[str, str], ...]:
         if isinstance(item, str):
             key, sep, value = item.partition("=")
             if not sep:
-                raise ConfigError(f"--env {item!r} must be KEY=VALUE (--env takes every word "
-                                  f"after it: write PATHS before --env)")
+                raise ConfigError(f"--env {item!r} must be KEY=VALUE")
         else:
             key, value = item
         if not limits.ENV_KEY.match(key):

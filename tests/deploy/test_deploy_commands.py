@@ -46,6 +46,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     (["fn", "--env", "AWS_REGION=eu-west-1"], "Lambda sets this variable itself"),
     (["fn", "--env", "NOVALUE"], "must be KEY=VALUE"),
     (["fn", "--env", "A=1"], "at least two characters"),
+    (["fn", "--env", "AB=1", "CD=2"], "give each variable its own --env"),
     (["fn", "--env", f"BIG={'x' * 5000}"], "at most 4,096 bytes"),
     (["fn", "missing_module.py"], "does not exist"),
     (["fn", "--requirements", "missing-requirements.txt"], "does not exist"),
@@ -81,6 +82,14 @@ def test_paths_go_before_or_after_options():
                  ["create", "--memory", "512", "fn", "a.py", "pkg"]):
         args = parser.parse_args(argv)
         assert (args.name, args.paths, args.memory) == ("fn", ["a.py", "pkg"], 512)
+
+
+def test_env_takes_one_variable_per_option_so_paths_may_follow():
+    from cli.main import build_parser
+
+    args = build_parser().parse_args(["create", "fn", "--env", "A1=x,y z", "a.py",
+                                      "--env", "B2=", "pkg"])
+    assert args.paths == ["a.py", "pkg"] and args.env == ["A1=x,y z", "B2="]
 
 
 # -- the zip ----------------------------------------------------------------------------------
