@@ -1,14 +1,13 @@
 """Main loop of a local worker process: read an event frame, call the agent, write the response.
 
-Started by `LocalBackend` as `python -m lambdaflow.backends._worker REQUEST_FD RESPONSE_FD`.
-The worker runs the very handler Lambda runs, on the same JSON; it exits when its request pipe
-closes (the client shut down or died).
+Run in a child the fork server (`_forkserver.py`) forked for `LocalBackend`. The worker runs
+the very handler Lambda runs, on the same JSON; it exits when its request pipe closes (the
+client shut down or died).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from lambdaflow.agent import handler as agent
@@ -46,7 +45,3 @@ def main(request_fd: int, response_fd: int) -> None:
         body = encode_body(response)
         responses.write(FRAME_HEADER.pack(len(body), 0.0) + body)
         responses.flush()
-
-
-if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
