@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import statistics
 import subprocess
 import sys
@@ -58,40 +57,23 @@ def make_text(path: Path, size_mb: int) -> None:
             out.write(line * (size_mb * (1 << 20) // len(line) + 1))
 
 
-def start_moto() -> tuple[object, str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per GET otherwise
-    server = ThreadedMotoServer("127.0.0.1", 0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    os.environ.update(AWS_ENDPOINT_URL_S3=endpoint, AWS_ACCESS_KEY_ID="bench",
-                      AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        os.environ.pop(name, None)
-    return server, endpoint
-
-
 def throughput(args, workdir: Path) -> None:
     """Against --url when given (real S3, or whatever boto3's configuration points at), else
     against a moto server started here with a generated object."""
+    if args.url is not None:
+        measure_throughput(args, args.url, "boto3's configured endpoint")
+        return
     from lambdaflow import storage
+    from lambdaflow.testing.s3 import moto_s3_server
 
-    server = None
-    url, where = args.url, "boto3's configured endpoint"
-    if url is None:
-        server, where = start_moto()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per GET otherwise
+    with moto_s3_server() as endpoint:
         storage.backend("s3://bench").client.create_bucket(Bucket="bench")
         text = workdir / "text.txt"
         make_text(text, args.size_mb)
         with open(text, "rb") as data:
             url = storage.put("s3://bench/text.txt", data)
-    try:
-        measure_throughput(args, url, where)
-    finally:
-        if server is not None:
-            server.stop()
+        measure_throughput(args, url, endpoint)
 
 
 def measure_throughput(args, url: str, where: str) -> None:

@@ -10,11 +10,13 @@ With ``LAMBDAFLOW_TEST_S3_BUCKET=name`` set, the same tests run against real AWS
 ``s3://name/lambdaflow-test-<hex>`` in that bucket, deleting everything under it afterwards.
 Either way, tests build object URLs as ``f"{s3_bucket}/key"``.
 
-moto and boto3 are imported inside the fixtures only.
+``moto_s3_server()`` is the server start and environment of ``s3_server`` as a plain context
+manager, for scripts (bench/storage.py). moto and boto3 are imported inside them only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import urllib.request
 import uuid
@@ -24,11 +26,11 @@ import pytest
 REAL_BUCKET_ENV = "LAMBDAFLOW_TEST_S3_BUCKET"
 
 
-@pytest.fixture(scope="session")
-def s3_server():
-    if os.environ.get(REAL_BUCKET_ENV):
-        yield None
-        return
+@contextlib.contextmanager
+def moto_s3_server():
+    """Run moto's S3 server on 127.0.0.1 on a free port, with boto3 pointed at it for the block
+    (the variables `s3_server` sets, restored afterwards); yield its endpoint URL. Also what
+    bench/storage.py measures against."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer("127.0.0.1", 0, verbose=False)
@@ -49,6 +51,15 @@ def s3_server():
             yield endpoint
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    if os.environ.get(REAL_BUCKET_ENV):
+        yield None
+        return
+    with moto_s3_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
