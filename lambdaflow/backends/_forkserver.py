@@ -21,34 +21,30 @@ from __future__ import annotations
 import os
 import resource
 import socket
-import struct
 import sys
 
 from lambdaflow.agent import wire
 from lambdaflow.backends import _worker
-
-REQUEST = struct.Struct(">cq")
-REPLY = struct.Struct(">q")
-FORK, REAP = b"F", b"R"
+from lambdaflow.backends._frames import CONTROL_REPLY, CONTROL_REQUEST, FORK, REAP
 
 
 def serve(control: socket.socket) -> None:
     wire.serializer_module("cloudpickle")  # every task's first step; import it once, here
     while True:
-        message, fds, _, _ = socket.recv_fds(control, REQUEST.size, 2)
+        message, fds, _, _ = socket.recv_fds(control, CONTROL_REQUEST.size, 2)
         if not message:
             return  # the client closed the socket
-        kind, value = REQUEST.unpack(message)
+        kind, value = CONTROL_REQUEST.unpack(message)
         if kind == FORK:
             pid = os.fork()
             if pid == 0:
                 _become_worker(control, fds, value)
             for fd in fds:
                 os.close(fd)
-            control.send(REPLY.pack(pid))
+            control.send(CONTROL_REPLY.pack(pid))
         elif kind == REAP:
             _, status = os.waitpid(value, 0)
-            control.send(REPLY.pack(os.waitstatus_to_exitcode(status)))
+            control.send(CONTROL_REPLY.pack(os.waitstatus_to_exitcode(status)))
 
 
 def _become_worker(control: socket.socket, fds: list[int], memory_mb: int) -> None:

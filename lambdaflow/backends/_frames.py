@@ -2,12 +2,20 @@
 
 The deadline is in epoch seconds (0 for none); the worker exposes it to user code as
 `context.get_remaining_time_in_millis()`, while the client enforces it.
+
+Also the messages on the fork server's control socket (`_forkserver.py` describes them), kept
+here so the client imports the protocol, not the server and, through it, the agent.
 """
 
 import json
 import struct
 
 FRAME_HEADER = struct.Struct(">Id")
+
+# Fork server control messages: SOCK_SEQPACKET keeps their boundaries, so they need no length.
+CONTROL_REQUEST = struct.Struct(">cq")  # FORK + memory_mb, or REAP + pid
+CONTROL_REPLY = struct.Struct(">q")
+FORK, REAP = b"F", b"R"
 
 # One encoder and decoder for every frame: json.dumps builds a new encoder per call when given
 # separators, and json.loads sniffs the encoding of bytes in Python; both show on trivial tasks.

@@ -23,8 +23,8 @@ import time
 
 import lambdaflow
 from lambdaflow import process
-from lambdaflow.backends._forkserver import FORK, REAP, REPLY, REQUEST
-from lambdaflow.backends._frames import FRAME_HEADER, decode_body, encode_body
+from lambdaflow.backends._frames import (CONTROL_REPLY, CONTROL_REQUEST, FORK, FRAME_HEADER, REAP,
+                                         decode_body, encode_body)
 from lambdaflow.backends.base import LAMBDA_SYNC_LIMIT, Backend
 from lambdaflow.errors import ConfigError, TaskTimeout, WorkerCrashed
 
@@ -62,7 +62,7 @@ class _ForkServer:
 
     def fork(self, request_r: int, response_w: int, memory_mb: int | None) -> "_ForkedProcess":
         """A new worker serving the given pipe ends (the caller still closes its copies)."""
-        message = REQUEST.pack(FORK, -1 if memory_mb is None else memory_mb)
+        message = CONTROL_REQUEST.pack(FORK, -1 if memory_mb is None else memory_mb)
         with self._lock:
             try:
                 socket.send_fds(self._control, [message], [request_r, response_w])
@@ -76,17 +76,17 @@ class _ForkServer:
         """Wait for worker `pid` to end and return its exit code; None if the server is gone."""
         with self._lock:
             try:
-                self._control.send(REQUEST.pack(REAP, pid))
+                self._control.send(CONTROL_REQUEST.pack(REAP, pid))
                 return self._reply()
             except OSError:
                 self.dead = True
                 return None  # the server died; init reaps its orphans
 
     def _reply(self) -> int:
-        data = self._control.recv(REPLY.size)
-        if len(data) < REPLY.size:
+        data = self._control.recv(CONTROL_REPLY.size)
+        if len(data) < CONTROL_REPLY.size:
             raise ConnectionResetError("the fork server closed its socket")
-        return REPLY.unpack(data)[0]
+        return CONTROL_REPLY.unpack(data)[0]
 
     def describe(self) -> str:
         self.proc.poll()
