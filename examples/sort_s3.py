@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = (args.runs_url or args.output + ".runs").rstrip("/")
 
     started = time.perf_counter()
-    size = storage.size(args.input)
-    ranges = split(args.input, n=args.workers)
+    ranges = split(args.input, n=args.workers)  # one HEAD: split reads the size itself
+    size = ranges[-1].end  # split always gives at least one range, the last ending at the size
     sized = time.perf_counter()
 
     executor = LambdaExecutor(function=args.function, max_workers=args.workers,
