@@ -104,10 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     size = ranges[-1].end  # split always gives at least one range, the last ending at the size
     sized = time.perf_counter()
 
-    executor = LambdaExecutor(function=args.function, max_workers=args.workers,
-                              echo_output=False) if args.function else \
-        LambdaExecutor(max_workers=args.workers, echo_output=False)
-    with executor:
+    # function=None selects local worker processes.
+    with LambdaExecutor(function=args.function, max_workers=args.workers,
+                        echo_output=False) as executor:
         futures = [executor.submit(sort_range, r, f"{runs}/run-{i:05d}")
                    for i, r in enumerate(ranges)]
         results = [f.result() for f in futures]
