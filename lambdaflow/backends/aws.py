@@ -40,7 +40,7 @@ import botocore.config
 import botocore.exceptions
 import tenacity
 
-from lambdaflow.agent import wire
+from lambdaflow.agent import HANDLER, wire
 from lambdaflow.backends.base import LAMBDA_SYNC_LIMIT, Backend
 from lambdaflow.errors import (ConfigError, FunctionError, MissingModule, OutOfMemory,
                                RemoteTraceback, TaskTimeout, Throttled, WorkerCrashed)
@@ -50,7 +50,6 @@ from lambdaflow.errors import (ConfigError, FunctionError, MissingModule, OutOfM
 INLINE_MARGIN = 1024 * 1024
 #: Seconds the client waits for an answer beyond the function's own timeout.
 READ_TIMEOUT_SLACK = 30
-_HANDLER = "lambdaflow.agent.handler.handler"
 _REPORT = re.compile(
     r"REPORT RequestId: \S+\s+Duration: (?P<duration_ms>[\d.]+) ms\s+"
     r"Billed Duration: (?P<billed_ms>\d+) ms\s+Memory Size: (?P<memory_mb>\d+) MB\s+"
@@ -160,7 +159,7 @@ class AwsBackend(Backend):
                               "role") from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise ConfigError(f"cannot reach Lambda for function {function!r}: {exc}") from exc
-        if config.get("Handler") != _HANDLER:
+        if config.get("Handler") != HANDLER:
             raise ConfigError(f"Lambda function {function!r} does not run lambdaflow's agent "
                               f"(its handler is {config.get('Handler')!r}); deploy one with "
                               f"`lambdaflow create NAME`")

@@ -30,10 +30,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from lambdaflow.agent import HANDLER  # noqa: F401  (the handler functions are created with)
 from lambdaflow.errors import ConfigError
 from lambdaflow.lambda_limits import MAX_UNZIPPED
 
-HANDLER = "lambdaflow.agent.handler.handler"
 #: Distributions the agent imports, vendored at the client's exact versions.
 VENDORED_DISTRIBUTIONS = ("cloudpickle", "dill", "tenacity")
 #: Names at the zip root that lambdaflow owns; PATHS and requirements may not replace them.
