@@ -40,6 +40,7 @@ import botocore.config
 import botocore.exceptions
 import tenacity
 
+from lambdaflow import lambda_limits
 from lambdaflow.agent import HANDLER, wire
 from lambdaflow.backends.base import LAMBDA_SYNC_LIMIT, Backend
 from lambdaflow.errors import (ConfigError, FunctionError, MissingModule, OutOfMemory,
@@ -251,12 +252,13 @@ class AwsBackend(Backend):
         if error_type == "Sandbox.Timedout" or "Task timed out after" in message:
             return TaskTimeout(f"{name} stopped the task at its timeout ({_strip_id(message)}); "
                                f"raise it with `lambdaflow update {name} --timeout S` (at most "
-                               f"900)", task_id=task_id)
+                               f"{lambda_limits.TIMEOUT_S[1]})", task_id=task_id)
         killed = "signal: killed" in message
         at_limit = report.get("max_memory_used_mb", 0) >= report.get("memory_mb", self.memory_mb)
         if error_type == "Runtime.OutOfMemory" or (killed and at_limit):
             return OutOfMemory(f"{name} ran out of its {self.memory_mb} MB of memory; raise it "
-                               f"with `lambdaflow update {name} --memory MB` (at most 10240)",
+                               f"with `lambdaflow update {name} --memory MB` (at most "
+                               f"{lambda_limits.MEMORY_MB[1]})",
                                task_id=task_id)
         if error_type.startswith("Runtime.ExitError"):
             return WorkerCrashed(f"the Lambda runtime of {name} died: {_strip_id(message)}",
