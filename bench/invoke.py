@@ -22,6 +22,7 @@ import sys
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, wait
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,16 +42,21 @@ def start_endpoint(concurrency: int) -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
+def timed(submit, tasks: int) -> float:
+    """Seconds to `submit(i)` tasks 0…TASKS-1 and wait for them all; each must return i."""
+    start = time.perf_counter()
+    futures = [submit(i) for i in range(tasks)]
+    wait(futures)
+    elapsed = time.perf_counter() - start
+    assert [f.result() for f in futures] == list(range(tasks))
+    return elapsed
+
+
 def run_lambdaflow(name: str, tasks: int, concurrency: int) -> float:
     from lambdaflow import LambdaExecutor
 
     with LambdaExecutor(function=name, max_workers=concurrency) as executor:
-        start = time.perf_counter()
-        futures = [executor.submit(noop, i) for i in range(tasks)]
-        wait(futures)
-        elapsed = time.perf_counter() - start
-    assert [f.result() for f in futures] == list(range(tasks))
-    return elapsed
+        return timed(partial(executor.submit, noop), tasks)
 
 
 def run_raw(client, name: str, tasks: int, concurrency: int) -> float:
@@ -59,12 +65,7 @@ def run_raw(client, name: str, tasks: int, concurrency: int) -> float:
         return json.loads(answer["Payload"].read())["result"]
 
     with ThreadPoolExecutor(concurrency) as pool:
-        start = time.perf_counter()
-        futures = [pool.submit(call, i) for i in range(tasks)]
-        wait(futures)
-        elapsed = time.perf_counter() - start
-    assert [f.result() for f in futures] == list(range(tasks))
-    return elapsed
+        return timed(partial(pool.submit, call), tasks)
 
 
 def main() -> int:
