@@ -6,9 +6,10 @@ Starts `lambdaflow local-lambda` in its own process (so its work does not share 
 interpreter), deploys two functions on it — lambdaflow's generic worker (``lambdaflow
 create``) and a plain no-op handler — and, in one run, sends TASKS no-op tasks through each
 with the same concurrency: lambdaflow as ``executor.submit(noop, i)``; raw as
-``client.invoke`` of the no-op handler from a thread pool, with a client configured as
-lambdaflow's (pooled, botocore retries off). Both sides are warmed first (one sandbox per
-concurrent call), alternate, and report the best of REPEAT. Target: lambdaflow <= 1.25x raw.
+``client.invoke`` of the no-op handler from a thread pool, on the client lambdaflow's aws
+backend uses (`shared_client`: pooled, botocore retries off). Both sides are warmed first
+(one sandbox per concurrent call), alternate, and report the best of REPEAT. Target:
+lambdaflow <= 1.25x raw.
 """
 
 from __future__ import annotations
@@ -81,17 +82,13 @@ def main() -> int:
     proc, url = start_endpoint(args.concurrency)
     try:
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = url
-        import boto3
-        import botocore.config
-
         from cli.main import main as lambdaflow
+        from lambdaflow.backends.aws import shared_client
 
         assert lambdaflow(["create", "bench-lambdaflow", "--role", ROLE, "--memory", "512",
                            "--timeout", "30"]) == 0
-        config = botocore.config.Config(max_pool_connections=max(10, args.concurrency),
-                                        read_timeout=60,
-                                        retries={"total_max_attempts": 1, "mode": "standard"})
-        client = boto3.client("lambda", config=config)
+        # What AwsBackend asks for on this function: its pool, its 30 s timeout + 30 s slack.
+        client = shared_client(pool=max(10, args.concurrency), read_timeout=60)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             archive.writestr("noop.py", NOOP_HANDLER)
