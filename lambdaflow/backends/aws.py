@@ -45,6 +45,7 @@ from lambdaflow.agent import HANDLER, wire
 from lambdaflow.backends.base import LAMBDA_SYNC_LIMIT, Backend
 from lambdaflow.errors import (ConfigError, FunctionError, MissingModule, OutOfMemory,
                                RemoteTraceback, TaskTimeout, Throttled, WorkerCrashed)
+from lambdaflow.storage.s3 import RetryPolicy
 
 #: Room kept under Lambda's 6 MB for what the agent adds around a result: JSON escaping can
 #: blow the two 64 KiB output tails up to six times their size, plus keys and stats.
@@ -64,27 +65,18 @@ _CONNECTION_ERRORS = (botocore.exceptions.EndpointConnectionError,
 
 
 @dataclasses.dataclass(frozen=True)
-class InvokeRetryPolicy:
-    """Retries of one invoke refused by throttling, a 5xx or a failed connection: stop after
-    `attempts` tries in all; wait exponentially from `initial` seconds, doubling, capped at
-    `maximum`, plus up to `initial` seconds of jitter (so throttled tasks spread out)."""
+class InvokeRetryPolicy(RetryPolicy):
+    """Retries of one invoke refused by throttling, a 5xx or a failed connection: storage's
+    `RetryPolicy` (stop after `attempts`, exponential wait from `initial` capped at `maximum`,
+    plus jitter so throttled tasks spread out), with more and shorter waits, retrying only
+    refusals that cannot have run the task (never a read timeout, unlike S3's retries)."""
 
     attempts: int = 10
     initial: float = 0.1
     maximum: float = 5.0
 
-    def __post_init__(self):
-        if self.attempts < 1 or self.initial < 0 or self.maximum < self.initial:
-            raise ConfigError(f"InvokeRetryPolicy needs attempts >= 1 and "
-                              f"0 <= initial <= maximum, got {self}")
-
-    def retrying(self, sleep: Callable[[float], None]) -> tenacity.Retrying:
-        return tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.attempts),
-            wait=(tenacity.wait_exponential(multiplier=self.initial, max=self.maximum)
-                  + tenacity.wait_random(0, self.initial)),
-            retry=tenacity.retry_if_exception(_is_transient),
-            sleep=sleep, reraise=True)
+    def retrying(self, sleep: Callable[[float], None] = time.sleep) -> tenacity.Retrying:
+        return super().retrying(sleep, retry_if=_is_transient)
 
 
 def _is_transient(exc: BaseException) -> bool:
