@@ -6,9 +6,10 @@ Starts `lambdaflow local-lambda` in its own process (so its work does not share 
 interpreter), deploys two functions on it — lambdaflow's generic worker (``lambdaflow
 create``) and a plain no-op handler — and, in one run, sends TASKS no-op tasks through each
 with the same concurrency: lambdaflow as ``executor.submit(noop, i)``; raw as
-``client.invoke`` of the no-op handler from a thread pool, with a client configured as
-lambdaflow's (pooled, botocore retries off). Both sides are warmed first (one sandbox per
-concurrent call), alternate, and report the best of REPEAT. Target: lambdaflow <= 1.25x raw.
+``client.invoke`` of the no-op handler from a thread pool, on the client lambdaflow's aws
+backend uses (`shared_client`: pooled, botocore retries off). Both sides are warmed first
+(one sandbox per concurrent call), alternate, and report the best of REPEAT. Target:
+lambdaflow <= 1.25x raw.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, wait
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,16 +43,21 @@ def start_endpoint(concurrency: int) -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
+def timed(submit, tasks: int) -> float:
+    """Seconds to `submit(i)` tasks 0…TASKS-1 and wait for them all; each must return i."""
+    start = time.perf_counter()
+    futures = [submit(i) for i in range(tasks)]
+    wait(futures)
+    elapsed = time.perf_counter() - start
+    assert [f.result() for f in futures] == list(range(tasks))
+    return elapsed
+
+
 def run_lambdaflow(name: str, tasks: int, concurrency: int) -> float:
     from lambdaflow import LambdaExecutor
 
     with LambdaExecutor(function=name, max_workers=concurrency) as executor:
-        start = time.perf_counter()
-        futures = [executor.submit(noop, i) for i in range(tasks)]
-        wait(futures)
-        elapsed = time.perf_counter() - start
-    assert [f.result() for f in futures] == list(range(tasks))
-    return elapsed
+        return timed(partial(executor.submit, noop), tasks)
 
 
 def run_raw(client, name: str, tasks: int, concurrency: int) -> float:
@@ -59,12 +66,7 @@ def run_raw(client, name: str, tasks: int, concurrency: int) -> float:
         return json.loads(answer["Payload"].read())["result"]
 
     with ThreadPoolExecutor(concurrency) as pool:
-        start = time.perf_counter()
-        futures = [pool.submit(call, i) for i in range(tasks)]
-        wait(futures)
-        elapsed = time.perf_counter() - start
-    assert [f.result() for f in futures] == list(range(tasks))
-    return elapsed
+        return timed(partial(pool.submit, call), tasks)
 
 
 def main() -> int:
@@ -80,17 +82,13 @@ def main() -> int:
     proc, url = start_endpoint(args.concurrency)
     try:
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = url
-        import boto3
-        import botocore.config
-
         from cli.main import main as lambdaflow
+        from lambdaflow.backends.aws import shared_client
 
         assert lambdaflow(["create", "bench-lambdaflow", "--role", ROLE, "--memory", "512",
                            "--timeout", "30"]) == 0
-        config = botocore.config.Config(max_pool_connections=max(10, args.concurrency),
-                                        read_timeout=60,
-                                        retries={"total_max_attempts": 1, "mode": "standard"})
-        client = boto3.client("lambda", config=config)
+        # What AwsBackend asks for on this function: its pool, its 30 s timeout + 30 s slack.
+        client = shared_client(pool=max(10, args.concurrency), read_timeout=60)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             archive.writestr("noop.py", NOOP_HANDLER)

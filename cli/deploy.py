@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lambdaflow import lambda_limits as limits
+
 
 class _IntermixedParser(argparse.ArgumentParser):
     """Lets PATHS come before, between or after options (`create NAME --memory 512 a.py`).
@@ -90,17 +92,19 @@ def _add_function_options(parser: argparse.ArgumentParser, command: str) -> None
     parser.add_argument("--requirements", "-r", metavar="FILE",
                         help="pip requirements to install into the zip (wheels for Lambda)")
     parser.add_argument("--memory", type=int, metavar="MB",
-                        help="128-10240 MB" + default("1769: one full vCPU"))
+                        help=_range(limits.MEMORY_MB, "MB") + default("1769: one full vCPU"))
     parser.add_argument("--timeout", type=int, metavar="S",
-                        help="1-900 seconds" + default("300"))
+                        help=_range(limits.TIMEOUT_S, "seconds") + default("300"))
     parser.add_argument("--ephemeral-storage", type=int, metavar="MB",
-                        help="/tmp size, 512-10240 MB" + default("512"))
+                        help="/tmp size, " + _range(limits.EPHEMERAL_MB, "MB")
+                        + default("512"))
     # One ARN (or a comma list) per --layers, not nargs="+": that would swallow PATHS written
     # after it (`--layers ARN mymodule.py`).
     parser.add_argument("--layers", action=_ExtendSplit, metavar="ARN[,ARN…]",
-                        help="layer version ARNs, at most 5: repeat the option (--layers A "
-                             "--layers B) or give a comma list (--layers A,B)")
-    parser.add_argument("--arch", choices=("x86_64", "arm64"),
+                        help=f"layer version ARNs, at most {limits.MAX_LAYERS}: repeat the "
+                             f"option (--layers A --layers B) or give a comma list "
+                             f"(--layers A,B)")
+    parser.add_argument("--arch", choices=limits.ARCHITECTURES,
                         help="instruction set" + default("x86_64"))
     parser.add_argument("--role", metavar="ARN",
                         help="execution role (default: reuse or create lambdaflow-worker)"
@@ -118,6 +122,10 @@ def _add_function_options(parser: argparse.ArgumentParser, command: str) -> None
         parser.add_argument("--rebuild", action="store_true",
                             help="rebuild the zip from its recorded PATHS and requirements even "
                                  "when none are given (e.g. after upgrading lambdaflow)")
+
+
+def _range(bounds: tuple[int, int], unit: str) -> str:
+    return f"{bounds[0]}-{bounds[1]} {unit}"
 
 
 class _ExtendSplit(argparse.Action):

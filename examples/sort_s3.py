@@ -100,14 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     runs = (args.runs_url or args.output + ".runs").rstrip("/")
 
     started = time.perf_counter()
-    size = storage.size(args.input)
-    ranges = split(args.input, n=args.workers)
+    ranges = split(args.input, n=args.workers)  # one HEAD: split reads the size itself
+    size = ranges[-1].end  # split always gives at least one range, the last ending at the size
     sized = time.perf_counter()
 
-    executor = LambdaExecutor(function=args.function, max_workers=args.workers,
-                              echo_output=False) if args.function else \
-        LambdaExecutor(max_workers=args.workers, echo_output=False)
-    with executor:
+    # function=None selects local worker processes.
+    with LambdaExecutor(function=args.function, max_workers=args.workers,
+                        echo_output=False) as executor:
         futures = [executor.submit(sort_range, r, f"{runs}/run-{i:05d}")
                    for i, r in enumerate(ranges)]
         results = [f.result() for f in futures]

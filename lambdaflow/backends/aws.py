@@ -40,17 +40,18 @@ import botocore.config
 import botocore.exceptions
 import tenacity
 
-from lambdaflow.agent import wire
+from lambdaflow import lambda_limits
+from lambdaflow.agent import HANDLER, wire
 from lambdaflow.backends.base import LAMBDA_SYNC_LIMIT, Backend
 from lambdaflow.errors import (ConfigError, FunctionError, MissingModule, OutOfMemory,
                                RemoteTraceback, TaskTimeout, Throttled, WorkerCrashed)
+from lambdaflow.storage.s3 import RetryPolicy
 
 #: Room kept under Lambda's 6 MB for what the agent adds around a result: JSON escaping can
 #: blow the two 64 KiB output tails up to six times their size, plus keys and stats.
 INLINE_MARGIN = 1024 * 1024
 #: Seconds the client waits for an answer beyond the function's own timeout.
 READ_TIMEOUT_SLACK = 30
-_HANDLER = "lambdaflow.agent.handler.handler"
 _REPORT = re.compile(
     r"REPORT RequestId: \S+\s+Duration: (?P<duration_ms>[\d.]+) ms\s+"
     r"Billed Duration: (?P<billed_ms>\d+) ms\s+Memory Size: (?P<memory_mb>\d+) MB\s+"
@@ -64,27 +65,18 @@ _CONNECTION_ERRORS = (botocore.exceptions.EndpointConnectionError,
 
 
 @dataclasses.dataclass(frozen=True)
-class InvokeRetryPolicy:
-    """Retries of one invoke refused by throttling, a 5xx or a failed connection: stop after
-    `attempts` tries in all; wait exponentially from `initial` seconds, doubling, capped at
-    `maximum`, plus up to `initial` seconds of jitter (so throttled tasks spread out)."""
+class InvokeRetryPolicy(RetryPolicy):
+    """Retries of one invoke refused by throttling, a 5xx or a failed connection: storage's
+    `RetryPolicy` (stop after `attempts`, exponential wait from `initial` capped at `maximum`,
+    plus jitter so throttled tasks spread out), with more and shorter waits, retrying only
+    refusals that cannot have run the task (never a read timeout, unlike S3's retries)."""
 
     attempts: int = 10
     initial: float = 0.1
     maximum: float = 5.0
 
-    def __post_init__(self):
-        if self.attempts < 1 or self.initial < 0 or self.maximum < self.initial:
-            raise ConfigError(f"InvokeRetryPolicy needs attempts >= 1 and "
-                              f"0 <= initial <= maximum, got {self}")
-
-    def retrying(self, sleep: Callable[[float], None]) -> tenacity.Retrying:
-        return tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.attempts),
-            wait=(tenacity.wait_exponential(multiplier=self.initial, max=self.maximum)
-                  + tenacity.wait_random(0, self.initial)),
-            retry=tenacity.retry_if_exception(_is_transient),
-            sleep=sleep, reraise=True)
+    def retrying(self, sleep: Callable[[float], None] = time.sleep) -> tenacity.Retrying:
+        return super().retrying(sleep, retry_if=_is_transient)
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -160,7 +152,7 @@ class AwsBackend(Backend):
                               "role") from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise ConfigError(f"cannot reach Lambda for function {function!r}: {exc}") from exc
-        if config.get("Handler") != _HANDLER:
+        if config.get("Handler") != HANDLER:
             raise ConfigError(f"Lambda function {function!r} does not run lambdaflow's agent "
                               f"(its handler is {config.get('Handler')!r}); deploy one with "
                               f"`lambdaflow create NAME`")
@@ -252,12 +244,13 @@ class AwsBackend(Backend):
         if error_type == "Sandbox.Timedout" or "Task timed out after" in message:
             return TaskTimeout(f"{name} stopped the task at its timeout ({_strip_id(message)}); "
                                f"raise it with `lambdaflow update {name} --timeout S` (at most "
-                               f"900)", task_id=task_id)
+                               f"{lambda_limits.TIMEOUT_S[1]})", task_id=task_id)
         killed = "signal: killed" in message
         at_limit = report.get("max_memory_used_mb", 0) >= report.get("memory_mb", self.memory_mb)
         if error_type == "Runtime.OutOfMemory" or (killed and at_limit):
             return OutOfMemory(f"{name} ran out of its {self.memory_mb} MB of memory; raise it "
-                               f"with `lambdaflow update {name} --memory MB` (at most 10240)",
+                               f"with `lambdaflow update {name} --memory MB` (at most "
+                               f"{lambda_limits.MEMORY_MB[1]})",
                                task_id=task_id)
         if error_type.startswith("Runtime.ExitError"):
             return WorkerCrashed(f"the Lambda runtime of {name} died: {_strip_id(message)}",

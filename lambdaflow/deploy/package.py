@@ -30,10 +30,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from lambdaflow.agent import HANDLER  # noqa: F401  (the handler functions are created with)
 from lambdaflow.errors import ConfigError
 from lambdaflow.lambda_limits import MAX_UNZIPPED
 
-HANDLER = "lambdaflow.agent.handler.handler"
 #: Distributions the agent imports, vendored at the client's exact versions.
 VENDORED_DISTRIBUTIONS = ("cloudpickle", "dill", "tenacity")
 #: Names at the zip root that lambdaflow owns; PATHS and requirements may not replace them.
@@ -50,10 +50,9 @@ _PLATFORMS = {"x86_64": "x86_64", "arm64": "aarch64"}
 
 @dataclasses.dataclass(frozen=True)
 class Package:
-    """A built zip: its bytes, Lambda's CodeSha256 for them, and its unzipped size."""
+    """A built zip: its bytes and Lambda's CodeSha256 for them."""
 
     data: bytes
-    unzipped_size: int
 
     @property
     def sha256(self) -> str:
@@ -73,14 +72,14 @@ def build(spec, *, arch: str) -> Package:
     if spec.requirements:
         with tempfile.TemporaryDirectory(prefix="lambdaflow-requirements-") as target:
             _pip_install(spec, arch, target)
-            _add_tree(files, Path(target), "", requirements=True)
+            _add_requirements(files, Path(target))
     unzipped = sum(len(data) for data, _ in files.values())
     if unzipped > MAX_UNZIPPED:
         raise ConfigError(
             f"the package unzips to {unzipped / 1e6:.1f} MB, over Lambda's "
             f"{MAX_UNZIPPED / 1e6:.0f} MB limit; ship fewer PATHS or requirements, or move "
             f"large dependencies into a layer (--layers)")
-    return Package(_zip(files), unzipped)
+    return Package(_zip(files))
 
 
 def _zip(files: dict[str, tuple[bytes, bool]]) -> bytes:
@@ -141,7 +140,8 @@ def _add_path(files: dict, path: Path) -> None:
         _put(files, arcname, source, origin=f"PATH {path}")
 
 
-def _add_tree(files: dict, root: Path, prefix: str, *, requirements: bool) -> None:
+def _add_requirements(files: dict, root: Path) -> None:
+    """Add what pip installed into `root`, at the zip root."""
     for source in _walk(root):
         rel = source.relative_to(root)
         if rel.parts[0] == "bin":
@@ -152,7 +152,7 @@ def _add_tree(files: dict, root: Path, prefix: str, *, requirements: bool) -> No
             # A requirement pulled in its own cloudpickle/dill/tenacity: the client's copy
             # must win, or the worker would unpickle with another version than the client.
             continue
-        _put(files, prefix + rel.as_posix(), source, origin="--requirements")
+        _put(files, rel.as_posix(), source, origin="--requirements")
 
 
 def _walk(root: Path):

@@ -159,16 +159,21 @@ class RetryPolicy:
 
     def __post_init__(self):
         if self.attempts < 1:
-            raise ConfigError(f"RetryPolicy.attempts must be >= 1, got {self.attempts}")
+            raise ConfigError(f"{type(self).__name__}.attempts must be >= 1, "
+                              f"got {self.attempts}")
         if self.initial < 0 or self.maximum < self.initial:
-            raise ConfigError(f"RetryPolicy needs 0 <= initial <= maximum, got {self}")
+            raise ConfigError(f"{type(self).__name__} needs 0 <= initial <= maximum, "
+                              f"got {self}")
 
-    def retrying(self, sleep: Callable[[float], None] = time.sleep) -> tenacity.Retrying:
+    def retrying(self, sleep: Callable[[float], None] = time.sleep, *,
+                 retry_if: Callable[[BaseException], bool] = is_transient) -> tenacity.Retrying:
+        """A tenacity `Retrying` with this policy's stop and wait, retrying the failures
+        `retry_if` accepts (S3's transient ones unless told otherwise)."""
         return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts),
             wait=(tenacity.wait_exponential(multiplier=self.initial, max=self.maximum)
                   + tenacity.wait_random(0, self.initial)),
-            retry=tenacity.retry_if_exception(is_transient),
+            retry=tenacity.retry_if_exception(retry_if),
             sleep=sleep,
             reraise=True,
         )

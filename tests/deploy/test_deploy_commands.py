@@ -148,6 +148,18 @@ def write_wheel(directory, name: str, version: str, files: dict[str, str]) -> No
             archive.writestr(path, text)
 
 
+def lftiny_requirements(tmp_path) -> tuple:
+    """A requirements file pinning lftiny==1.0, and the options that install it offline from
+    hand-built wheels (lftiny 1.0 has VALUE = 42, 2.0 has VALUE = 43)."""
+    wheels = tmp_path / "wheels"
+    write_wheel(wheels, "lftiny", "1.0", {"lftiny/__init__.py": "VALUE = 42\n"})
+    write_wheel(wheels, "lftiny", "2.0", {"lftiny/__init__.py": "VALUE = 43\n"})
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("lftiny==1.0\n")
+    return requirements, ["--requirements", str(requirements), "--pip-arg=--no-index",
+                          f"--pip-arg=--find-links={wheels}"]
+
+
 # -- create, update, list, delete, logs -------------------------------------------------------
 
 def test_create_without_role_makes_one_role_and_reuses_it(moto_iam, local_lambda_clean,
@@ -234,15 +246,10 @@ def test_configuration_only_update_keeps_the_deployed_code(local_platform, capsy
 
 
 def test_rebuild_reuses_the_recorded_code_inputs(local_platform, capsys, tmp_path):
-    wheels = tmp_path / "wheels"
-    write_wheel(wheels, "lftiny", "1.0", {"lftiny/__init__.py": "VALUE = 42\n"})
-    write_wheel(wheels, "lftiny", "2.0", {"lftiny/__init__.py": "VALUE = 43\n"})
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text("lftiny==1.0\n")
+    requirements, options = lftiny_requirements(tmp_path)
     mine = tmp_path / "mymodule.py"
     mine.write_text("def value():\n    return 1\n")
-    name = local_platform.deploy(str(mine), "--requirements", str(requirements),
-                                 "--pip-arg=--no-index", f"--pip-arg=--find-links={wheels}")
+    name = local_platform.deploy(str(mine), *options)
 
     def deployed() -> tuple:
         with LambdaExecutor(function=name, max_workers=1) as ex:
@@ -387,15 +394,11 @@ def test_delete(local_platform, capsys):
 
 
 def test_requirements_and_paths_are_packaged(local_platform, capsys, tmp_path):
-    wheels = tmp_path / "wheels"
-    write_wheel(wheels, "lftiny", "1.0", {"lftiny/__init__.py": "VALUE = 42\n"})
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text("lftiny==1.0\n")
+    requirements, options = lftiny_requirements(tmp_path)
     mine = tmp_path / "mymodule.py"
     mine.write_text("def double(x):\n    return 2 * x\n")
 
-    name = local_platform.deploy(str(mine), "--requirements", str(requirements),
-                                 "--pip-arg=--no-index", f"--pip-arg=--find-links={wheels}")
+    name = local_platform.deploy(str(mine), *options)
     with LambdaExecutor(function=name, max_workers=1) as ex:
         task = lambda: __import__("lftiny").VALUE + __import__("mymodule").double(4)  # noqa: E731
         assert ex.submit(task).result() == 50
