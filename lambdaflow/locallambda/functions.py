@@ -19,14 +19,13 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdaflow import lambda_limits
 from lambdaflow.lambda_limits import (
-    ARCHITECTURES, MAX_ENV_BYTES, MAX_UNZIPPED, MAX_ZIPPED, RESERVED_ENV, RUNTIMES,
+    ARCHITECTURES, EPHEMERAL_MB, ENV_KEY, FUNCTION_NAME, MAX_ENV_BYTES, MAX_UNZIPPED, MAX_ZIPPED,
+    MEMORY_MB, RESERVED_ENV, RUNTIMES, TIMEOUT_S,
 )
 from lambdaflow.locallambda.apierror import ApiError, invalid, not_found
 
 ACCOUNT_ID = "123456789012"
-_NAME = lambda_limits.FUNCTION_NAME
 _ARN_NAME = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$")
 _PARTIAL_ARN = re.compile(r"^\d{12}:function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$")
@@ -39,7 +38,7 @@ def parse_name(ref: str) -> tuple[str, str | None]:
         if match:
             return match.group(1), match.group(2)
     name, _, qualifier = ref.partition(":")
-    if not _NAME.match(name):
+    if not FUNCTION_NAME.match(name):
         raise ApiError(400, "ValidationException",
                        f"1 validation error detected: Value '{ref}' at 'functionName' failed "
                        f"to satisfy constraint: Member must be a function name or ARN "
@@ -154,14 +153,14 @@ def validate_config(body: dict, current: dict | None) -> dict:
             raise invalid("Description must be a string of at most 256 characters")
         config["Description"] = body["Description"]
     if "Timeout" in body:
-        config["Timeout"] = _int_in(body, "Timeout", *lambda_limits.TIMEOUT_S)
+        config["Timeout"] = _int_in(body, "Timeout", *TIMEOUT_S)
     if "MemorySize" in body:
-        config["MemorySize"] = _int_in(body, "MemorySize", *lambda_limits.MEMORY_MB)
+        config["MemorySize"] = _int_in(body, "MemorySize", *MEMORY_MB)
     if "EphemeralStorage" in body:
         storage = body["EphemeralStorage"]
         if not isinstance(storage, dict) or "Size" not in storage:
             raise invalid("EphemeralStorage must be {'Size': MB}")
-        config["EphemeralStorage"] = {"Size": _int_in(storage, "Size", *lambda_limits.EPHEMERAL_MB)}
+        config["EphemeralStorage"] = {"Size": _int_in(storage, "Size", *EPHEMERAL_MB)}
     if "Environment" in body:
         config["Environment"] = {"Variables": _validate_environment(body["Environment"])}
     if "Layers" in body:
@@ -192,7 +191,7 @@ def _validate_environment(env: object) -> dict[str, str]:
     if not isinstance(variables, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in variables.items()):
         raise invalid("Environment Variables must map names to string values")
-    bad = sorted(k for k in variables if not lambda_limits.ENV_KEY.match(k))
+    bad = sorted(k for k in variables if not ENV_KEY.match(k))
     if bad:
         raise invalid(f"Environment variable names must match [a-zA-Z][a-zA-Z0-9_]+: {bad}")
     reserved = sorted(k for k in variables if k in RESERVED_ENV)
