@@ -8,6 +8,8 @@ carries the id of the task it concerns when there is one.
 
 from __future__ import annotations
 
+from lambdaflow.agent.wire import rebuild_exception
+
 
 class LambdaflowError(Exception):
     """Root of lambdaflow's own exceptions."""
@@ -75,7 +77,7 @@ class MissingModule(FunctionError, ModuleNotFoundError):
 
     def __reduce__(self):
         # Keyword-only __init__: rebuild from the final message, keeping the attributes.
-        return _rebuild, (type(self), self.args, dict(self.__dict__, name=self.name))
+        return rebuild_exception, (type(self), self.args, dict(self.__dict__, name=self.name))
 
 
 class ProtocolMismatch(TaskError):
@@ -116,11 +118,3 @@ class DeployError(LambdaflowError):
 
 class BrokenExecutor(LambdaflowError):
     """The executor can no longer run tasks (its backend failed for good)."""
-
-
-def _rebuild(cls, args: tuple, state: dict) -> BaseException:
-    exc = BaseException.__new__(cls)
-    exc.args = args
-    for key, value in state.items():
-        setattr(exc, key, value)  # setattr: ImportError.name is a slot, not in __dict__
-    return exc

@@ -64,7 +64,10 @@ def rebuild_exception(cls, args: tuple, state: dict) -> BaseException:
     """Recreate an exception without calling its `__init__` (which may take other arguments)."""
     exc = BaseException.__new__(cls)
     exc.args = args
-    exc.__dict__.update(state)
+    for key, value in state.items():
+        # object.__setattr__, not __dict__: some attributes are slots (ImportError.name), and a
+        # class's own __setattr__ may refuse writes after construction.
+        object.__setattr__(exc, key, value)
     return exc
 
 

@@ -29,3 +29,15 @@ class Custom(int):
 ], ids=repr)
 def test_anything_else_goes_through_the_serializer(value):
     assert wire.dumps(cloudpickle, value) == cloudpickle.dumps(value)
+
+
+def test_rebuilt_exceptions_keep_slot_attributes_like_import_errors_name():
+    import pickle
+
+    from lambdaflow.errors import MissingModule
+
+    exc = MissingModule("no module named 'lftiny'", task_id="t-7", name="lftiny", log_tail="tail")
+    again = pickle.loads(pickle.dumps(exc))
+    assert isinstance(again, ModuleNotFoundError)
+    assert (again.args, again.name, again.task_id, again.log_tail) == (
+        exc.args, "lftiny", "t-7", "tail")
