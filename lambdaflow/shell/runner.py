@@ -14,27 +14,18 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from lambdaflow import storage
 from lambdaflow.shell import aggregators, worker
+from lambdaflow.shell.config import ShellConfig
 from lambdaflow.shell.locations import Scratch
 from lambdaflow.shell.plan import CoordinatorStage, ParallelStage, Plan
 from lambdaflow.shell.processes import run_chain
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """How wide to run and when to split again; see `lambdaflow.shell.ShellConfig`."""
-
-    width: int
-    fan_in: int
-    second_round_bytes: int
-
-
 def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scratch,
-             options: RunOptions) -> int:
+             config: ShellConfig) -> int:
     """Run every stage; write the last one's output to `sink`; return the exit status."""
     current = source_url
     status = 0
@@ -47,7 +38,7 @@ def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scr
     while k < len(stages):
         stage = stages[k]
         parallel = isinstance(stage, ParallelStage) and (
-            stage.first or storage.size(current) >= options.second_round_bytes)
+            stage.first or storage.size(current) >= config.second_round_bytes)
         commands = list(stage.commands)
         j = k
         while not parallel and j + 1 < len(stages) and isinstance(stages[j + 1],
@@ -60,7 +51,7 @@ def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scr
         target = contextlib.nullcontext(sink) if last else storage.open_write(out_url)
         with target as out:
             if parallel:
-                status = _run_parallel(plan, stage, k, current, out, scratch, executor, options)
+                status = _run_parallel(plan, stage, k, current, out, scratch, executor, config)
             else:
                 status = _run_here(plan, commands, k, current, out)
         if k > 0:
@@ -79,8 +70,8 @@ def _run_here(plan: Plan, commands, k: int, url: str, out: BinaryIO) -> int:
 
 
 def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: BinaryIO,
-                  scratch: Scratch, executor, options: RunOptions) -> int:
-    ranges = storage.split(url, n=options.width)
+                  scratch: Scratch, executor, config: ShellConfig) -> int:
+    ranges = storage.split(url, n=config.width)
     futures = [executor.submit(worker.run_range, r, stage.for_workers(), plan.shipped_env,
                                scratch.part(k, i), stage.primed, stage.counts)
                for i, r in enumerate(ranges)]
@@ -97,7 +88,7 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
             stdin_size = storage.size(url)
         ctx = aggregators.Context(
             command=stage.merged, flags=stage.flags, shipped_env=plan.shipped_env,
-            executor=executor, scratch=scratch, stage=k, fan_in=options.fan_in,
+            executor=executor, scratch=scratch, stage=k, fan_in=config.fan_in,
             stdin_size=stdin_size)
         own = aggregators.resolve(stage.aggregator)(futures, out, ctx)
         return own or combine_status(stage.commands[-1], [r.statuses[-1] for r in results])
