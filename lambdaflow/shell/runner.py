@@ -12,7 +12,6 @@ bash's without pipefail: the last command's.
 from __future__ import annotations
 
 import contextlib
-import io
 import shutil
 from typing import BinaryIO
 
@@ -21,7 +20,7 @@ from lambdaflow.shell import aggregators, worker
 from lambdaflow.shell.config import ShellConfig
 from lambdaflow.shell.locations import Scratch
 from lambdaflow.shell.plan import CoordinatorStage, ParallelStage, Plan
-from lambdaflow.shell.processes import run_chain
+from lambdaflow.shell.processes import Piped, run_chain
 
 
 def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scratch,
@@ -65,7 +64,7 @@ def _run_here(plan: Plan, commands, k: int, url: str, out: BinaryIO) -> int:
     with storage.open_range(url, 0) as src:
         # Only the pipeline's first command may see a regular file on stdin, as in bash (wc's
         # layout depends on it); every later command reads a pipe.
-        source = src if (k == 0 and plan.stdin_regular) else _Unseekable(src)
+        source = src if (k == 0 and plan.stdin_regular) else Piped(src)
         return run_chain(commands, source, out, plan.shipped_env)[-1]
 
 
@@ -134,18 +133,3 @@ def combine_status(command, statuses: list[int]) -> int:
         return 0 if any(s == 0 for s in statuses) else 1
     return next((s for s in statuses if s != 0), 0)
 
-
-class _Unseekable(io.RawIOBase):
-    """Hides a file's descriptor, so the commands read a pipe as they would in bash."""
-
-    def __init__(self, stream: BinaryIO):
-        super().__init__()
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._stream.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
