@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import BinaryIO, Mapping, Sequence
 
+from lambdaflow import storage
 from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.parse import Command
 
@@ -145,15 +146,8 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
 def _copy(source, sink) -> None:
     if isinstance(source, FileSlice):
         sink.write(source.prefix)
-        with open(source.path, "rb") as f:
-            f.seek(source.start)
-            left = source.stop - source.start
-            while left > 0:
-                data = f.read(min(left, _COPY))
-                if not data:
-                    break
-                sink.write(data)
-                left -= len(data)
+        with storage.open_range(source.path, source.start, source.stop) as f:
+            shutil.copyfileobj(f, sink, _COPY)
     else:
         shutil.copyfileobj(source, sink, _COPY)
 
