@@ -35,7 +35,7 @@ import io
 import shutil
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator, Sequence
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from lambdaflow import storage
 from lambdaflow.shell import counting, worker
@@ -106,21 +106,22 @@ def _open(url: str) -> BinaryIO:
     return storage.open_range(url, 0)
 
 
-@register("concat")
-def concat(parts, out, ctx) -> int:
-    for part in in_order(parts):
+def _copy_parts(results: Iterable[worker.PartResult], out: BinaryIO) -> int:
+    """Stream each part into `out`, in the order `results` gives them."""
+    for part in results:
         with _open(part.url) as src:
             shutil.copyfileobj(src, out, _COPY)
     return 0
+
+
+@register("concat")
+def concat(parts, out, ctx) -> int:
+    return _copy_parts(in_order(parts), out)
 
 
 @register("reverse")
 def reverse(parts, out, ctx) -> int:
-    results = list(in_order(parts))
-    for part in reversed(results):
-        with _open(part.url) as src:
-            shutil.copyfileobj(src, out, _COPY)
-    return 0
+    return _copy_parts(reversed(list(in_order(parts))), out)
 
 
 @register("sum")
