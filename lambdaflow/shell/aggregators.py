@@ -193,12 +193,7 @@ class _UniqEquality:
     of uniq itself, so -i, -f, -s, -w and the locale mean exactly what they mean to uniq."""
 
     def __init__(self, ctx: Context):
-        argv = [ctx.command.argv[0]]
-        for flag, values in ctx.flags.values.items():
-            if flag not in ("-c", "-d", "-u"):
-                for value in values:
-                    argv += [flag, value] if value else [flag]
-        self._command = Command(tuple(argv), ctx.command.env)
+        self._command = _uniq_grouping(ctx.command, ctx.flags)
         self._env = ctx.shipped_env
 
     def __call__(self, a: bytes, b: bytes) -> bool:
@@ -234,16 +229,22 @@ def uniq(parts, out, ctx) -> int:
     return 0
 
 
+def _uniq_grouping(command: Command, flags: Flags, *extra: str) -> Command:
+    """`command` (a uniq) with `extra` flags first, then its own except -c, -d and -u: the
+    flags that decide which lines form a group, without those that decide what is printed."""
+    argv = [command.argv[0], *extra]
+    for flag, values in flags.values.items():
+        if flag not in ("-c", "-d", "-u"):
+            for value in values:
+                argv += [flag, value] if value else [flag]
+    return Command(tuple(argv), command.env)
+
+
 def worker_command(aggregator, command: Command, flags: Flags) -> Command:
     """What workers run in place of `command` (the command itself for most aggregators)."""
     if aggregator == "uniq-filter":
         # uniq -d / -u decide per group over the whole input: workers count groups instead.
-        argv = [command.argv[0], "-c"]
-        for flag, values in flags.values.items():
-            if flag not in ("-c", "-d", "-u"):
-                for value in values:
-                    argv += [flag, value] if value else [flag]
-        return Command(tuple(argv), command.env)
+        return _uniq_grouping(command, flags, "-c")
     return command
 
 
