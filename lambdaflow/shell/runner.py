@@ -84,7 +84,7 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
             return _run_here(plan, stage.commands, k, url, out)
         stdin_size = None
         if k == 0 and plan.stdin_regular and len(stage.commands) == 1:
-            stdin_size = storage.size(url)
+            stdin_size = ranges[-1].end  # split just read the size; the last range ends there
         ctx = aggregators.Context(
             command=stage.merged, flags=stage.flags, shipped_env=plan.shipped_env,
             executor=executor, scratch=scratch, stage=k, fan_in=config.fan_in,
