@@ -103,8 +103,7 @@ def make_plan(parsed: ParsedPipeline, annotations: Annotations, env: Mapping[str
                              "too; give one of them")
         source = parsed.stdin
     elif (commands and commands[0].name == "cat" and len(commands[0].argv) == 2
-          and not commands[0].env and commands[0].argv[1] != "-"
-          and not commands[0].argv[1].startswith("-")):
+          and not commands[0].env and not commands[0].argv[1].startswith("-")):
         if input is not None:
             raise ShellError(f"the pipeline reads 'cat {commands[0].argv[1]}' and an input was "
                              "given too; give one of them")
