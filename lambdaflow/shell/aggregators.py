@@ -328,7 +328,7 @@ def merge_argv(command: Command, fan_in: int) -> tuple[str, ...]:
     args = list(command.argv[1:])
     if args and args[-1] == "--":
         args.pop()
-    return (command.argv[0], "-m", f"--batch-size={max(2, fan_in)}", *args)
+    return (command.argv[0], "-m", f"--batch-size={fan_in}", *args)
 
 
 @register("tr-squeeze")
