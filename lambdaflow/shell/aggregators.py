@@ -35,7 +35,7 @@ import io
 import shutil
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator, Sequence
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from lambdaflow import storage
 from lambdaflow.shell import counting, worker
@@ -106,21 +106,22 @@ def _open(url: str) -> BinaryIO:
     return storage.open_range(url, 0)
 
 
-@register("concat")
-def concat(parts, out, ctx) -> int:
-    for part in in_order(parts):
+def _copy_parts(results: Iterable[worker.PartResult], out: BinaryIO) -> int:
+    """Stream each part into `out`, in the order `results` gives them."""
+    for part in results:
         with _open(part.url) as src:
             shutil.copyfileobj(src, out, _COPY)
     return 0
+
+
+@register("concat")
+def concat(parts, out, ctx) -> int:
+    return _copy_parts(in_order(parts), out)
 
 
 @register("reverse")
 def reverse(parts, out, ctx) -> int:
-    results = list(in_order(parts))
-    for part in reversed(results):
-        with _open(part.url) as src:
-            shutil.copyfileobj(src, out, _COPY)
-    return 0
+    return _copy_parts(reversed(list(in_order(parts))), out)
 
 
 @register("sum")
@@ -192,12 +193,7 @@ class _UniqEquality:
     of uniq itself, so -i, -f, -s, -w and the locale mean exactly what they mean to uniq."""
 
     def __init__(self, ctx: Context):
-        argv = [ctx.command.argv[0]]
-        for flag, values in ctx.flags.values.items():
-            if flag not in ("-c", "-d", "-u"):
-                for value in values:
-                    argv += [flag, value] if value else [flag]
-        self._command = Command(tuple(argv), ctx.command.env)
+        self._command = _uniq_grouping(ctx.command, ctx.flags)
         self._env = ctx.shipped_env
 
     def __call__(self, a: bytes, b: bytes) -> bool:
@@ -233,16 +229,22 @@ def uniq(parts, out, ctx) -> int:
     return 0
 
 
+def _uniq_grouping(command: Command, flags: Flags, *extra: str) -> Command:
+    """`command` (a uniq) with `extra` flags first, then its own except -c, -d and -u: the
+    flags that decide which lines form a group, without those that decide what is printed."""
+    argv = [command.argv[0], *extra]
+    for flag, values in flags.values.items():
+        if flag not in ("-c", "-d", "-u"):
+            for value in values:
+                argv += [flag, value] if value else [flag]
+    return Command(tuple(argv), command.env)
+
+
 def worker_command(aggregator, command: Command, flags: Flags) -> Command:
     """What workers run in place of `command` (the command itself for most aggregators)."""
     if aggregator == "uniq-filter":
         # uniq -d / -u decide per group over the whole input: workers count groups instead.
-        argv = [command.argv[0], "-c"]
-        for flag, values in flags.values.items():
-            if flag not in ("-c", "-d", "-u"):
-                for value in values:
-                    argv += [flag, value] if value else [flag]
-        return Command(tuple(argv), command.env)
+        return _uniq_grouping(command, flags, "-c")
     return command
 
 
@@ -326,7 +328,7 @@ def merge_argv(command: Command, fan_in: int) -> tuple[str, ...]:
     args = list(command.argv[1:])
     if args and args[-1] == "--":
         args.pop()
-    return (command.argv[0], "-m", f"--batch-size={max(2, fan_in)}", *args)
+    return (command.argv[0], "-m", f"--batch-size={fan_in}", *args)
 
 
 @register("tr-squeeze")

@@ -153,9 +153,6 @@ class Annotations:
                 ann = load_file(file)
                 self._by_name[ann.command] = ann
 
-    def get(self, name: str) -> Annotation | None:
-        return self._by_name.get(name)
-
     def classify(self, command: Command) -> Verdict:
         ann = self._by_name.get(command.name)
         if ann is None:

@@ -16,7 +16,7 @@ from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.locations import absolute, is_local, scratch_space
 from lambdaflow.shell.parse import parse
 from lambdaflow.shell.plan import Plan, make_plan
-from lambdaflow.shell.runner import RunOptions, run_plan
+from lambdaflow.shell.runner import run_plan
 
 
 class Pipeline:
@@ -83,8 +83,7 @@ class Pipeline:
                     raise ShellError(f"{source}: no such input file or object") from None
                 except OSError as exc:
                     raise ShellError(f"{source}: cannot read the input: {exc}") from exc
-            options = RunOptions(config.width, config.fan_in, config.second_round_bytes)
-            return run_plan(plan, executor, source, sink, space, options)
+            return run_plan(plan, executor, source, sink, space, config)
 
     @staticmethod
     @contextlib.contextmanager

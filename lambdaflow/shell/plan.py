@@ -103,8 +103,7 @@ def make_plan(parsed: ParsedPipeline, annotations: Annotations, env: Mapping[str
                              "too; give one of them")
         source = parsed.stdin
     elif (commands and commands[0].name == "cat" and len(commands[0].argv) == 2
-          and not commands[0].env and commands[0].argv[1] != "-"
-          and not commands[0].argv[1].startswith("-")):
+          and not commands[0].env and not commands[0].argv[1].startswith("-")):
         if input is not None:
             raise ShellError(f"the pipeline reads 'cat {commands[0].argv[1]}' and an input was "
                              "given too; give one of them")
@@ -140,8 +139,17 @@ def _group(commands, verdicts, shipped) -> list:
             coordinator.clear()
             coord_reasons.clear()
 
-    def first_stage() -> bool:
-        return not stages
+    def close_run(aggregator="concat", merged=None, flags=None, counts=None,
+                  worker_commands=None):
+        # The stage that reads the pipeline's input is the first one: always split.
+        nonlocal primed
+        if run:
+            stages.append(ParallelStage(
+                tuple(run), aggregator, merged or run[-1], flags or Flags(), not stages, primed,
+                counts, tuple(reasons), worker_commands))
+            run.clear()
+            reasons.clear()
+        primed = 0
 
     i = 0
     while i < len(commands):
@@ -160,9 +168,7 @@ def _group(commands, verdicts, shipped) -> list:
                 # tr turned newlines into something else: the next command's lines no longer
                 # end where the ranges do, so the stage ends here and the data is split again.
                 reasons.append(f"{command.display()}: rewrites newlines, so its stage ends")
-                stages.append(ParallelStage(tuple(run), "concat", run[-1], Flags(),
-                                            first_stage(), primed, reasons=tuple(reasons)))
-                run, reasons, primed = [], [], 0
+                close_run()
             continue
         if verdict.cls == "parallelizable_pure":
             close_coordinator()
@@ -185,22 +191,15 @@ def _group(commands, verdicts, shipped) -> list:
                 i += 1
             else:
                 counts = None
-            stages.append(ParallelStage(tuple(run), agg, merged, flags, first_stage(), primed,
-                                        counts, tuple(reasons), worker_commands))
-            run, reasons, primed = [], [], 0
+            close_run(agg, merged, flags, counts, worker_commands)
             i += 1
             continue
-        if run:
-            stages.append(ParallelStage(tuple(run), "concat", run[-1], Flags(), first_stage(),
-                                        primed, reasons=tuple(reasons)))
-            run, reasons, primed = [], [], 0
+        close_run()
         coordinator.append(command)
         coord_reasons.append(f"{command.display()}: {verdict.cls}"
                              + (f" ({verdict.reason})" if verdict.reason else ""))
         i += 1
-    if run:
-        stages.append(ParallelStage(tuple(run), "concat", run[-1], Flags(), first_stage(),
-                                    primed, reasons=tuple(reasons)))
+    close_run()
     close_coordinator()
     return stages
 

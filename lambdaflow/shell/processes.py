@@ -6,6 +6,7 @@ once). Exit statuses follow bash: a command killed by signal N reports 128 + N.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import BinaryIO, Mapping, Sequence
 
+from lambdaflow import storage
 from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.parse import Command
 
@@ -46,6 +48,29 @@ class FileSlice:
     start: int
     stop: int
     prefix: bytes = b""  # written to the first command before the slice
+
+
+class Piped(io.RawIOBase):
+    """`prefix`, then everything `stream` holds, with no file descriptor of its own: the first
+    command reads it through a pipe even when `stream` is a file (as every command after the
+    first does in bash; wc's layout depends on it)."""
+
+    def __init__(self, stream: BinaryIO, prefix: bytes = b""):
+        super().__init__()
+        self._stream = stream
+        self._prefix = prefix
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n], self._prefix = self._prefix[:n], self._prefix[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
 
 
 def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
@@ -121,15 +146,8 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
 def _copy(source, sink) -> None:
     if isinstance(source, FileSlice):
         sink.write(source.prefix)
-        with open(source.path, "rb") as f:
-            f.seek(source.start)
-            left = source.stop - source.start
-            while left > 0:
-                data = f.read(min(left, _COPY))
-                if not data:
-                    break
-                sink.write(data)
-                left -= len(data)
+        with storage.open_range(source.path, source.start, source.stop) as f:
+            shutil.copyfileobj(f, sink, _COPY)
     else:
         shutil.copyfileobj(source, sink, _COPY)
 

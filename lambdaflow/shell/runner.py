@@ -12,29 +12,19 @@ bash's without pipefail: the last command's.
 from __future__ import annotations
 
 import contextlib
-import io
 import shutil
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from lambdaflow import storage
 from lambdaflow.shell import aggregators, worker
+from lambdaflow.shell.config import ShellConfig
 from lambdaflow.shell.locations import Scratch
 from lambdaflow.shell.plan import CoordinatorStage, ParallelStage, Plan
-from lambdaflow.shell.processes import run_chain
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How wide to run and when to split again; see `lambdaflow.shell.ShellConfig`."""
-
-    width: int
-    fan_in: int
-    second_round_bytes: int
+from lambdaflow.shell.processes import Piped, run_chain
 
 
 def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scratch,
-             options: RunOptions) -> int:
+             config: ShellConfig) -> int:
     """Run every stage; write the last one's output to `sink`; return the exit status."""
     current = source_url
     status = 0
@@ -47,7 +37,7 @@ def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scr
     while k < len(stages):
         stage = stages[k]
         parallel = isinstance(stage, ParallelStage) and (
-            stage.first or storage.size(current) >= options.second_round_bytes)
+            stage.first or storage.size(current) >= config.second_round_bytes)
         commands = list(stage.commands)
         j = k
         while not parallel and j + 1 < len(stages) and isinstance(stages[j + 1],
@@ -60,7 +50,7 @@ def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scr
         target = contextlib.nullcontext(sink) if last else storage.open_write(out_url)
         with target as out:
             if parallel:
-                status = _run_parallel(plan, stage, k, current, out, scratch, executor, options)
+                status = _run_parallel(plan, stage, k, current, out, scratch, executor, config)
             else:
                 status = _run_here(plan, commands, k, current, out)
         if k > 0:
@@ -74,13 +64,13 @@ def _run_here(plan: Plan, commands, k: int, url: str, out: BinaryIO) -> int:
     with storage.open_range(url, 0) as src:
         # Only the pipeline's first command may see a regular file on stdin, as in bash (wc's
         # layout depends on it); every later command reads a pipe.
-        source = src if (k == 0 and plan.stdin_regular) else _Unseekable(src)
+        source = src if (k == 0 and plan.stdin_regular) else Piped(src)
         return run_chain(commands, source, out, plan.shipped_env)[-1]
 
 
 def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: BinaryIO,
-                  scratch: Scratch, executor, options: RunOptions) -> int:
-    ranges = storage.split(url, n=options.width)
+                  scratch: Scratch, executor, config: ShellConfig) -> int:
+    ranges = storage.split(url, n=config.width)
     futures = [executor.submit(worker.run_range, r, stage.for_workers(), plan.shipped_env,
                                scratch.part(k, i), stage.primed, stage.counts)
                for i, r in enumerate(ranges)]
@@ -94,10 +84,10 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
             return _run_here(plan, stage.commands, k, url, out)
         stdin_size = None
         if k == 0 and plan.stdin_regular and len(stage.commands) == 1:
-            stdin_size = storage.size(url)
+            stdin_size = ranges[-1].end  # split just read the size; the last range ends there
         ctx = aggregators.Context(
             command=stage.merged, flags=stage.flags, shipped_env=plan.shipped_env,
-            executor=executor, scratch=scratch, stage=k, fan_in=options.fan_in,
+            executor=executor, scratch=scratch, stage=k, fan_in=config.fan_in,
             stdin_size=stdin_size)
         own = aggregators.resolve(stage.aggregator)(futures, out, ctx)
         return own or combine_status(stage.commands[-1], [r.statuses[-1] for r in results])
@@ -143,18 +133,3 @@ def combine_status(command, statuses: list[int]) -> int:
         return 0 if any(s == 0 for s in statuses) else 1
     return next((s for s in statuses if s != 0), 0)
 
-
-class _Unseekable(io.RawIOBase):
-    """Hides a file's descriptor, so the commands read a pipe as they would in bash."""
-
-    def __init__(self, stream: BinaryIO):
-        super().__init__()
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._stream.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)

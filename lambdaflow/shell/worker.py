@@ -15,7 +15,7 @@ from lambdaflow import storage
 from lambdaflow.shell.counting import SortedCounter
 from lambdaflow.shell.locations import is_local, local_paths
 from lambdaflow.shell.parse import Command
-from lambdaflow.shell.processes import FileSlice, run_chain
+from lambdaflow.shell.processes import FileSlice, Piped, run_chain
 from lambdaflow.storage import partition
 from lambdaflow.storage.local import to_path
 
@@ -78,7 +78,7 @@ def run_owned(byte_range: storage.ByteRange, commands: Sequence[Command],
         statuses = run_chain(commands, source, sink, shipped_env, stderr_tail=errors)
     else:
         with byte_range.open() as owned:
-            source = _Prefixed(prefix, owned) if prefix else owned
+            source = Piped(owned, prefix) if prefix else owned
             statuses = run_chain(commands, source, sink, shipped_env, stderr_tail=errors)
     if prefix:
         statuses.pop(1)
@@ -105,27 +105,6 @@ def clean(commands: Sequence[Command], statuses: Sequence[int]) -> bool:
             continue
         return False
     return True
-
-
-class _Prefixed(io.RawIOBase):
-    """`prefix`, then everything `stream` holds."""
-
-    def __init__(self, prefix: bytes, stream):
-        super().__init__()
-        self._prefix = prefix
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self._prefix:
-            n = min(len(buffer), len(self._prefix))
-            buffer[:n], self._prefix = self._prefix[:n], self._prefix[n:]
-            return n
-        data = self._stream.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
 
 
 def merge_sorted(urls: Sequence[str], merge_argv: Sequence[str], env: Sequence[tuple[str, str]],
