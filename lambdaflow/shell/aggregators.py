@@ -44,8 +44,8 @@ from lambdaflow.shell.errors import AnnotationError, ShellError
 from lambdaflow.shell.locations import Scratch, local_paths
 from lambdaflow.shell.parse import Command
 from lambdaflow.shell.processes import run_chain
+from lambdaflow.storage.base import COPY_CHUNK
 
-_COPY = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _copy_parts(results: Iterable[worker.PartResult], out: BinaryIO) -> int:
     """Stream each part into `out`, in the order `results` gives them."""
     for part in results:
         with _open(part.url) as src:
-            shutil.copyfileobj(src, out, _COPY)
+            shutil.copyfileobj(src, out, COPY_CHUNK)
     return 0
 
 
@@ -337,13 +337,13 @@ def tr_squeeze(parts, out, ctx) -> int:
     last_byte = None
     for part in in_order(parts):
         with _open(part.url) as src:
-            data = src.read(_COPY)
+            data = src.read(COPY_CHUNK)
             if data and last_byte is not None and data[:1] == last_byte and squeezable(last_byte):
                 data = data[1:]
             while data:
                 out.write(data)
                 last_byte = data[-1:]
-                data = src.read(_COPY)
+                data = src.read(COPY_CHUNK)
     return 0
 
 

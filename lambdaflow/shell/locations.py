@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from lambdaflow import storage
+from lambdaflow.storage.base import COPY_CHUNK
 from lambdaflow.storage.dispatch import scheme_of
 from lambdaflow.storage.local import to_path
 
@@ -82,6 +83,6 @@ def local_paths(urls: Sequence[str]) -> Iterator[list[str]]:
                 continue
             path = os.path.join(tmp, f"{i:05d}")
             with storage.open_range(url, 0) as src, open(path, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+                shutil.copyfileobj(src, dst, COPY_CHUNK)
             paths.append(path)
         yield paths

@@ -18,12 +18,12 @@ from typing import BinaryIO, Mapping, Sequence
 from lambdaflow import storage
 from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.parse import Command
+from lambdaflow.storage.base import COPY_CHUNK
 
 #: Environment variables that change what text commands output; the coordinator ships its
 #: values to the workers so a worker on another machine collates and counts as bash would here.
 LOCALE_VARS = ("LC_ALL", "LC_COLLATE", "LC_CTYPE", "LC_NUMERIC", "LC_MESSAGES", "LC_TIME",
                "LANG", "LANGUAGE", "POSIXLY_CORRECT", "TZ")
-_COPY = 1 << 20
 
 
 def locale_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -124,7 +124,7 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
             feeder = threading.Thread(target=target, args=args, daemon=True)
             feeder.start()
         if procs[-1].stdout is not None:
-            shutil.copyfileobj(procs[-1].stdout, sink, _COPY)
+            shutil.copyfileobj(procs[-1].stdout, sink, COPY_CHUNK)
             procs[-1].stdout.close()
         statuses = [_status(p.wait()) for p in procs]
     finally:
@@ -147,9 +147,9 @@ def _copy(source, sink) -> None:
     if isinstance(source, FileSlice):
         sink.write(source.prefix)
         with storage.open_range(source.path, source.start, source.stop) as f:
-            shutil.copyfileobj(f, sink, _COPY)
+            shutil.copyfileobj(f, sink, COPY_CHUNK)
     else:
-        shutil.copyfileobj(source, sink, _COPY)
+        shutil.copyfileobj(source, sink, COPY_CHUNK)
 
 
 def _fd_or_pipe(stream: BinaryIO):
@@ -164,7 +164,7 @@ def _fd_or_pipe(stream: BinaryIO):
 
 def _feed(source: BinaryIO, stdin) -> None:
     try:
-        shutil.copyfileobj(source, stdin, _COPY)
+        shutil.copyfileobj(source, stdin, COPY_CHUNK)
     except (BrokenPipeError, ValueError):
         pass  # the command stopped reading (head, grep -m): bash's writer would get SIGPIPE
     finally:

@@ -21,6 +21,7 @@ from lambdaflow.shell.config import ShellConfig
 from lambdaflow.shell.locations import Scratch
 from lambdaflow.shell.plan import CoordinatorStage, ParallelStage, Plan
 from lambdaflow.shell.processes import Piped, run_chain
+from lambdaflow.storage.base import COPY_CHUNK
 
 
 def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scratch,
@@ -30,7 +31,7 @@ def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scr
     status = 0
     if not plan.stages:
         with storage.open_range(current, 0) as src:
-            shutil.copyfileobj(src, sink, 1 << 20)
+            shutil.copyfileobj(src, sink, COPY_CHUNK)
         return 0
     stages = plan.stages
     k = 0
@@ -119,7 +120,7 @@ def _concat(plan: Plan, stage: ParallelStage, url: str, ranges, futures, out) ->
             return worker.run_owned(rest, stage.commands, plan.shipped_env, out,
                                     stage.primed)[-1]
         with storage.open_range(part.url, 0) as src:
-            shutil.copyfileobj(src, out, 1 << 20)
+            shutil.copyfileobj(src, out, COPY_CHUNK)
         statuses.append(part.statuses[-1])
     return combine_status(stage.commands[-1], statuses)
 
