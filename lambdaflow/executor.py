@@ -32,17 +32,19 @@ import weakref
 from concurrent.futures import Executor, Future
 from functools import partial
 
-from lambdaflow import _shipping
+from lambdaflow import _shipping, response as wire_response
 from lambdaflow.agent import tasks, wire
+from lambdaflow.agent.signing import JobKey
 from lambdaflow.backends import backend_class
 from lambdaflow.config import ExecutorConfig
 from lambdaflow.errors import (
     ConfigError,
-    LambdaflowError,
+    ProtocolError,
     ProtocolMismatch,
     RemoteError,
     RemoteTraceback,
     SerializationError,
+    SignatureMismatch,
     TaskTimeout,
     WorkerCrashed,
 )
@@ -163,6 +165,9 @@ class LambdaExecutor(Executor):
         self._backend = _make_backend(self.config)
         self._serializer = wire.serializer_module(self.config.serializer)
         self.job_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        # Signs every pickle this job puts in storage; it travels only inside events.
+        self._job_key = JobKey.new()
+        self._job_key_text = self._job_key.text
         self._counter = itertools.count()
         self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -232,6 +237,12 @@ class LambdaExecutor(Executor):
     def backend(self):
         """The transport in use (a `lambdaflow.backends.Backend`)."""
         return self._backend
+
+    @property
+    def job_key(self) -> JobKey:
+        """This job's signing key (`lambdaflow.agent.signing`): sign what you put in storage
+        for its tasks with it. Workers get it in each event (`handler.current_job_key()`)."""
+        return self._job_key
 
     def stats(self) -> dict:
         """A summary of the job so far: task counts, durations, bytes, workers, cold starts."""
@@ -331,13 +342,12 @@ class LambdaExecutor(Executor):
             "serializer": self.config.serializer,
             "spill_url": None,
             "inline_limit": self._backend.inline_limit,
+            "job_key": self._job_key_text,
         }
         if self._needs_spill(item.future.stats.task_bytes):
             # Callables are small; what makes a task big is nearly always its arguments.
-            from lambdaflow import storage
-
-            url = f"{self._spill_prefix}/{item.task_id.replace('/', '-')}.args"
-            storage.put(url, item.args)
+            url = wire.spill_object_url(self._spill_prefix, item.task_id, "args")
+            self._job_key.put(url, item.args)
             event["fn"], event["args_url"] = item.fn, url
             item.future.stats.spilled = True
         else:
@@ -352,7 +362,11 @@ class LambdaExecutor(Executor):
 
     def _outcome(self, response: dict, stats: TaskStats):
         """Turn a response into the task's result, or raise the exception its future should
-        carry."""
+        carry. The response is checked against what was sent before any of it is used."""
+        spill_prefix = self._spill_prefix
+        result_url = (None if spill_prefix is None else
+                      wire.spill_object_url(spill_prefix, stats.task_id, "result"))
+        wire_response.check(response, task_id=stats.task_id, result_url=result_url)
         worker_stats = response.get("stats") or {}
         get = worker_stats.get
         stats.started, stats.finished, stats.worker = get("started"), get("finished"), get("worker")
@@ -366,23 +380,36 @@ class LambdaExecutor(Executor):
         status = response.get("status")
         if status == "ok":
             return self._result(response, stats)
-        error = response.get("error") or {}
+        error = response["error"]
         if status == "protocol_error":
-            raise ProtocolMismatch(error.get("message", "protocol mismatch"), task_id=stats.task_id)
-        if status != "error":
-            raise LambdaflowError(f"malformed response for task {stats.task_id}: "
-                                  f"status={status!r}")
+            if error["type"] == "SignatureMismatch":
+                raise SignatureMismatch(error["message"], task_id=stats.task_id, url=(
+                    wire.spill_object_url(spill_prefix, stats.task_id, "args")
+                    if spill_prefix else ""))
+            raise ProtocolMismatch(error["message"], task_id=stats.task_id)
         raise self._user_exception(error, stats.task_id)
 
     def _result(self, response: dict, stats: TaskStats):
         if "result_url" in response:
+            # `check` made sure this is the task's own result URL in the job's spill prefix.
             from lambdaflow import storage
 
-            data = storage.get(response["result_url"])
-            storage.delete(response["result_url"])
+            url = response["result_url"]
+            try:
+                data = self._job_key.get(url)
+            except SignatureMismatch as exc:
+                raise SignatureMismatch(str(exc), task_id=stats.task_id, url=url) from None
+            finally:
+                storage.delete(url)
             stats.spilled = True
+            wire_response.check_size(data, response["stats"], stats.task_id, f"at {url}")
         else:
-            data = wire.b64decode(response["result"])
+            try:
+                data = wire.b64decode(response["result"])
+            except ValueError:  # binascii.Error
+                raise ProtocolError("the worker's inline result is not valid base64; it was "
+                                    "not unpickled", task_id=stats.task_id) from None
+            wire_response.check_size(data, response["stats"], stats.task_id, "inline")
         try:
             return self._serializer.loads(data)
         except Exception as exc:
