@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from cli.main import main
+from lambdaflow_cli.main import main
 from lambdaflow import LambdaExecutor
 from lambdaflow.deploy import functions, iam, package
 from lambdaflow.deploy.spec import FunctionSpec
@@ -74,7 +74,7 @@ def test_package_limits(no_aws, monkeypatch):
 
 
 def test_paths_go_before_or_after_options():
-    from cli.main import build_parser
+    from lambdaflow_cli.main import build_parser
 
     parser = build_parser()
     for argv in (["create", "fn", "a.py", "--memory", "512", "pkg"],
@@ -85,7 +85,7 @@ def test_paths_go_before_or_after_options():
 
 
 def test_env_takes_one_variable_per_option_so_paths_may_follow():
-    from cli.main import build_parser
+    from lambdaflow_cli.main import build_parser
 
     args = build_parser().parse_args(["create", "fn", "--env", "A1=x,y z", "a.py",
                                       "--env", "B2=", "pkg"])
@@ -333,7 +333,7 @@ def _empty(tmp_path):
 
 def test_layers_never_swallow_paths():
     """`--layers` takes one ARN (or a comma list) per option, so PATHS after it stay PATHS."""
-    from cli.main import build_parser
+    from lambdaflow_cli.main import build_parser
 
     a, b, c = (f"arn:aws:lambda:us-east-1:123456789012:layer:l{i}:1" for i in range(3))
     parser = build_parser()

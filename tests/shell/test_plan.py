@@ -146,7 +146,7 @@ def test_input_and_output_redirections(tmp_path, words, shell_executor):
 
 
 def test_cli_sh_matches_bash(words):
-    cmd = [sys.executable, "-m", "cli.main", "sh", "--width", "3", "sort | uniq -c | wc"]
+    cmd = [sys.executable, "-m", "lambdaflow_cli.main", "sh", "--width", "3", "sort | uniq -c | wc"]
     with open(words, "rb") as f:
         proc = subprocess.run(cmd, stdin=f, capture_output=True, env=ORACLE_ENV, timeout=60)
     assert (proc.stdout, proc.returncode) == bash("sort | uniq -c | wc", words)
@@ -176,7 +176,7 @@ def test_cli_sh_reader_closing_stdout_is_quiet(tmp_path):
     path = tmp_path / "many"
     path.write_bytes(b"".join(b"w%06d\n" % i for i in range(200_000)))
     with open(path, "rb") as stdin:
-        sh = subprocess.Popen([sys.executable, "-m", "cli.main", "sh", "--width", "2", "sort"],
+        sh = subprocess.Popen([sys.executable, "-m", "lambdaflow_cli.main", "sh", "--width", "2", "sort"],
                               stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=ORACLE_ENV)
         first = sh.stdout.read(8)
@@ -210,7 +210,7 @@ def test_cli_sh_refuses_to_read_a_terminal():
     import os
     leader, follower = os.openpty()
     try:
-        proc = subprocess.run([sys.executable, "-m", "cli.main", "sh", "sort"], stdin=follower,
+        proc = subprocess.run([sys.executable, "-m", "lambdaflow_cli.main", "sh", "sort"], stdin=follower,
                               capture_output=True, env=ORACLE_ENV, timeout=60)
     finally:
         os.close(leader)
