@@ -119,18 +119,26 @@ def call(ref: ObjectRef, submit, args: tuple, kwargs: dict, serializer: str) -> 
     if not waiting:
         _launch(ref, submit, args, kwargs, deps, top, immediate=True)
         return ref
+    # Callbacks stay in a done future's list for its lifetime, so they reach the call only
+    # through `state`, emptied once the call is launched or failed: a long-lived dependency
+    # (an lf.put object used by many tasks) must not keep its dependents' results alive.
+    state = {"ref": ref, "launch": (submit, args, kwargs, deps, top),
+             "remaining": len(waiting), "top": {id(dep) for dep in top}}
     lock = threading.Lock()
-    remaining = [len(waiting)]
-    top_ids = {id(dep) for dep in top}
 
     def on_done(dep):
         with lock:
-            remaining[0] -= 1
-            last = remaining[0] == 0
-        if id(dep) in top_ids and (dep.cancelled() or dep.exception() is not None):
-            _later(lambda: _fail_from(ref, dep))  # no need to wait for the others
-        elif last:
-            _later(lambda: _launch(ref, submit, args, kwargs, deps, top, immediate=False))
+            if "ref" not in state:
+                return
+            state["remaining"] -= 1
+            failed = id(dep) in state["top"] and (dep.cancelled() or dep.exception() is not None)
+            if not failed and state["remaining"]:
+                return
+            target, launch = state.pop("ref"), state.pop("launch")
+        if failed:
+            _later(lambda: _fail_from(target, dep))  # no need to wait for the others
+        else:
+            _later(lambda: _launch(target, *launch, immediate=False))
 
     for dep in waiting.values():
         dep.add_done_callback(on_done)
@@ -174,20 +182,25 @@ def _launch(ref, submit, args, kwargs, deps, top, *, immediate: bool) -> None:
         ref.set_exception(failure)
         return
     # `deps` stays referenced until the task is over: a stored dependency is deleted only when
-    # no pending task needs it.
-    inner.add_done_callback(lambda done: _later(lambda: _settle(ref, done, deps)))
+    # no pending task needs it. Like `state` above, `held` is emptied once used: dispatcher
+    # threads keep their last work item (and so this callback) for a while.
+    held = [ref, deps]
+    inner.add_done_callback(lambda done: _later(lambda: _settle(held, done)))
 
 
-def _settle(ref: ObjectRef, inner, deps) -> None:
-    if inner.cancelled():
-        # Future.cancel, not ref.cancel: ref.cancel() may be the caller, holding its lock.
-        Future.cancel(ref)
-        return
-    exc = inner.exception()
-    if exc is not None:
-        ref.set_exception(exc)
-        return
-    value = inner.result()
-    if isinstance(value, StoredObject):
-        store().own(ref, value)
-    ref.set_result(value)
+def _settle(held: list, inner) -> None:
+    ref = held[0]
+    held.clear()
+    try:
+        if inner.cancelled():
+            # Future.cancel, not ref.cancel: ref.cancel() may be the caller, holding its lock.
+            Future.cancel(ref)
+        elif (exc := inner.exception()) is not None:
+            ref.set_exception(exc)
+        else:
+            value = inner.result()
+            if isinstance(value, StoredObject):
+                store().own(ref, value)
+            ref.set_result(value)
+    finally:
+        ref._inner = None  # after settling: until then ref.cancel() must ask the executor

@@ -77,6 +77,7 @@ class RefNotShipped(LambdaflowError):
 
 
 _ENCODED = (InlineValue, StoredObject)
+_NOT_DECODED = object()
 
 
 class ObjectRef(Future):
@@ -93,6 +94,7 @@ class ObjectRef(Future):
         self.id = ref_id
         self._sched_lock = threading.Lock()
         self._inner: Future | None = None  # the executor's future, once submitted
+        self._decoded = _NOT_DECODED
 
     def __repr__(self) -> str:
         return f"ObjectRef({self.id})"
@@ -119,13 +121,14 @@ class ObjectRef(Future):
 
     def result(self, timeout=None):
         value = super().result(timeout)
-        if type(value) in _ENCODED:
-            decoded = value.decode()
-            with self._condition:
-                if self._result is value:  # keep the value: later gets cost nothing
-                    self._result = decoded
-            return decoded
-        return value
+        if type(value) not in _ENCODED:
+            return value
+        decoded = self._decoded
+        if decoded is _NOT_DECODED:
+            # Kept: later gets cost nothing. The encoded form stays the future's result, so
+            # passing the ref on to a task still sends a URL, not the value.
+            decoded = self._decoded = value.decode()
+        return decoded
 
     def cancel(self) -> bool:
         with self._sched_lock:
@@ -135,7 +138,8 @@ class ObjectRef(Future):
             return super().cancel()
 
     def _encoded(self):
-        """The settled value as it travels to a task: encoded if not decoded here yet."""
+        """The settled value as it travels to a task (only a ref rebuilt in a worker from a
+        value made there holds it decoded)."""
         value = super().result(0)
         return value if type(value) in _ENCODED else _EncodeLater(value)
 
