@@ -12,6 +12,11 @@ used. `ObjectStore` is this process's side of stored objects: writing them (name
 for `lf.put`, by ref id for results), reading them through a bounded cache keyed by URL (a URL
 names immutable bytes), counting the bytes read, and deleting an object once the last ref to
 it is gone.
+
+Every stored object is signed (`lambdaflow.agent.signing`) with the job key of its session —
+one key shared by all of a session's executors and the workers' executors for nested tasks —
+and verified before it is unpickled. Inside a task the key is the one its event carried
+(`handler.current_job_key()`); in a client, the one its session set with `use_key`.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ class StoredObject:
     serializer: str = "cloudpickle"
 
     def decode(self):
-        return _loads(self.serializer, store().read(self.url), self.url)
+        return _loads(self.serializer, store().read(self.url, job_key()), self.url)
 
 
 def _loads(serializer: str, data: bytes, what: str):
@@ -68,8 +73,28 @@ def encode(value, serializer: str, *, store_over: float, url: str | None):
     given — written to storage at `url` and returned as a StoredObject."""
     data = wire.dumps(wire.serializer_module(serializer), value)
     if url is not None and len(data) > store_over:
-        return store().write(url, data, serializer)
+        return store().write(url, data, serializer, job_key())
     return InlineValue(data, serializer)
+
+
+_session_key = None
+
+
+def use_key(key) -> None:
+    """Sign and verify this client's stored objects with `key` (its session's job key)."""
+    global _session_key
+    _session_key = key
+
+
+def job_key():
+    """The key stored objects are signed with here: the running task's, else the session's."""
+    from lambdaflow.agent.handler import current_job_key
+
+    key = current_job_key() or _session_key
+    if key is None:
+        raise LambdaflowError("stored objects are read and written inside a task or an "
+                              "lf session (lf.init); this one has ended")
+    return key
 
 
 class RefNotShipped(LambdaflowError):
@@ -245,27 +270,24 @@ class ObjectStore:
         self.bytes_written = 0
         self.puts = 0
 
-    def write(self, url: str, data: bytes, serializer: str) -> StoredObject:
-        from lambdaflow import storage
-
-        storage.put(url, data)
+    def write(self, url: str, data: bytes, serializer: str, key) -> StoredObject:
+        key.put(url, data)
         with self._lock:
             self.bytes_written += len(data)
             self.puts += 1
         return StoredObject(url, len(data), serializer)
 
-    def read(self, url: str) -> bytes:
+    def read(self, url: str, key) -> bytes:
+        """The verified payload at `url` (cached: what is cached was verified)."""
         data = self._cache.get(url)
         if data is None:
-            from lambdaflow import storage
-
-            data = storage.get(url)
+            data = key.get(url)
             with self._lock:
                 self.bytes_read += len(data)
             self._cache.add(url, data)
         return data
 
-    def put(self, value, serializer: str, prefix: str) -> StoredObject:
+    def put(self, value, serializer: str, prefix: str, key) -> StoredObject:
         """Store `value` under `prefix`, named by its content: an equal object put again (the
         same bytes) is uploaded once and shared."""
         data = wire.dumps(wire.serializer_module(serializer), value)
@@ -276,7 +298,7 @@ class ObjectStore:
         if uploaded:
             return StoredObject(url, len(data), serializer)
         try:
-            return self.write(url, data, serializer)
+            return self.write(url, data, serializer, key)
         except BaseException:
             self._forget(url)
             raise

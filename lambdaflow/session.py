@@ -33,7 +33,7 @@ import uuid
 from lambdaflow import graph
 from lambdaflow.agent import wire
 from lambdaflow.errors import ConfigError, LambdaflowError
-from lambdaflow.objects import InlineValue, ObjectRef, store
+from lambdaflow.objects import InlineValue, ObjectRef, store, use_key
 
 #: Options `@lf.remote(...)` and `.options(...)` take.
 REMOTE_OPTIONS = ("memory", "timeout", "retries", "function")
@@ -107,8 +107,13 @@ class Session:
     """Executors, shipped callables and the nested-task channel of one client (or worker)."""
 
     def __init__(self, executor_options: dict, *, store_over: float | None = None,
-                 task_ctx: graph.TaskContext | None = None):
+                 task_ctx: graph.TaskContext | None = None, job_key=None):
+        from lambdaflow.agent.signing import JobKey
+
         self._executor_options = dict(executor_options)
+        # One signing key for all the session's executors (and its tasks' nested ones): a
+        # task's stored result may be read by a task of any of them.
+        self.job_key = job_key or JobKey.new()
         self._ctx = task_ctx  # in a worker: where nested tasks go
         self._executors: dict[tuple, object] = {}
         self._tasks: dict[tuple, object] = {}
@@ -148,9 +153,11 @@ class Session:
             overrides["memory_mb"] = overrides.pop("memory")
         ctx = self._ctx
         if ctx is None:
-            return LambdaExecutor(**{**self._executor_options, **overrides})
+            return LambdaExecutor(**{**self._executor_options, **overrides},
+                                  job_key=self.job_key)
         common = dict(max_workers=_NESTED_THREADS, spill_url=ctx.spill_root,
-                      serializer=ctx.serializer, retries=overrides.get("retries", 0))
+                      serializer=ctx.serializer, retries=overrides.get("retries", 0),
+                      job_key=self.job_key)
         if ctx.kind == "local" and "function" not in overrides:
             from lambdaflow.nested import ParentBackend
 
@@ -220,7 +227,7 @@ class Session:
             raise ConfigError(f"lf.put of {len(data) / 1e6:.1f} MB pickled needs storage, and "
                               f"the executor has none: pass spill_url='s3://bucket/prefix' to "
                               f"lf.init (or set LAMBDAFLOW_SPILL_URL)")
-        stored = store().put(value, self.serializer, f"{prefix}/objects")
+        stored = store().put(value, self.serializer, f"{prefix}/objects", self.job_key)
         store().own(ref, stored, counted=True)
         ref.set_result(stored)
         return ref
@@ -276,9 +283,13 @@ def running_task(ctx: graph.TaskContext):
     task returns only once the tasks it started are over (a Lambda may be frozen after)."""
     key = (ctx.kind, ctx.parent, ctx.function, ctx.spill_root, ctx.store_over,
            ctx.serializer, ctx.inline_limit)
+    from lambdaflow.agent.handler import current_job_key
+
+    job_key = current_job_key()
+    key += (job_key.text if job_key else None,)
     session = _worker_sessions.get(key)
     if session is None:
-        session = _worker_sessions[key] = Session({}, task_ctx=ctx)
+        session = _worker_sessions[key] = Session({}, task_ctx=ctx, job_key=job_key)
     saved = (_current.ctx, _current.session, _current.started)
     _current.ctx, _current.session, _current.started = ctx, session, []
     try:
@@ -301,6 +312,7 @@ def _session() -> Session:
         with _client_lock:
             if _client is None:
                 _client = Session({})
+                use_key(_client.job_key)
     return _client
 
 
@@ -319,6 +331,7 @@ def init(*, ignore_reinit_error: bool = False, store_over: float | None = None,
                                "remote call started the default executor); call "
                                "lf.shutdown() first, or pass ignore_reinit_error=True")
         _client = Session(executor_options, store_over=store_over)
+        use_key(_client.job_key)
 
 
 def is_initialized() -> bool:

@@ -136,3 +136,26 @@ def test_put_without_storage_on_lambda_is_a_clear_error():
         assert lf.get(length.remote(ref)) == 100
     finally:
         lf.shutdown()
+
+
+def test_stored_objects_are_signed_and_verified():
+    from lambdaflow.errors import SignatureMismatch
+
+    lf.init(max_workers=1, store_over=1000)
+    try:
+        shared = lf.put(b"p" * 5000)
+        made = make.remote(5000)
+        lf.wait([made])
+        for ref in (shared, made):
+            url = _stored(ref).url
+            raw = storage.get(url)
+            letter = b"p" if ref is shared else b"z"
+            assert raw.startswith(b"LFS1") and letter * 5000 in raw
+            # Tampered after lambdaflow wrote it: still a valid pickle, of another value.
+            storage.put(url, raw.replace(letter * 3, letter * 2 + b"!", 1))
+        with pytest.raises(SignatureMismatch):
+            lf.get(made)
+        with pytest.raises(SignatureMismatch):
+            lf.get(length.remote(shared))  # the worker refuses it before unpickling
+    finally:
+        lf.shutdown()
