@@ -26,6 +26,8 @@ _EXPORTS = {
     "MissingModule": "lambdaflow.errors",
     "DeployError": "lambdaflow.errors",
     "ProtocolMismatch": "lambdaflow.errors",
+    "ProtocolError": "lambdaflow.errors",
+    "SignatureMismatch": "lambdaflow.errors",
     "RemoteError": "lambdaflow.errors",
     "SerializationError": "lambdaflow.errors",
     "ConfigError": "lambdaflow.errors",
