@@ -39,7 +39,7 @@ from lambdaflow import timeline as _timeline
 from lambdaflow.progress import Progress, ProgressConfig
 from lambdaflow.agent import tasks, wire
 from lambdaflow.agent.signing import JobKey
-from lambdaflow.backends import backend_class
+from lambdaflow.backends import Backend, backend_class
 from lambdaflow.config import ExecutorConfig
 from lambdaflow.errors import (
     ConfigError,
@@ -150,7 +150,8 @@ class LambdaExecutor(Executor):
         max_workers: tasks in flight at once (default: CPU count locally, 64 on Lambda).
         function: the Lambda function to run on (see ``lambdaflow create``); selects the aws
             backend.
-        backend: ``"local"`` or ``"aws"``, to choose explicitly.
+        backend: ``"local"`` or ``"aws"``, to choose explicitly; or a `Backend` instance to
+            drive a transport built elsewhere (nested Ray-style tasks reach their parent so).
         timeout: seconds a task may run before it is stopped and fails with `TaskTimeout`.
         retries: extra attempts for a task whose worker crashed or timed out.
         serializer: ``"cloudpickle"`` (default) or ``"dill"`` for what cloudpickle cannot ship.
@@ -164,28 +165,36 @@ class LambdaExecutor(Executor):
         progress: draw a progress line on stderr (tasks done/total, running, failed, elapsed,
             cost so far on Lambda): True, False, or None (default) for "when stderr is a
             terminal, no CI variable is set and the job has run over 1 s".
+        job_key: the signing key (default: a new one); executors whose tasks read each other's
+            stored objects share one (`lambdaflow.session` does).
     """
 
     def __init__(self, max_workers: int | None = None, *, function: str | None = None,
-                 backend: str | None = None, timeout: float | None = None, retries: int = 0,
+                 backend: str | Backend | None = None, timeout: float | None = None,
+                 retries: int = 0,
                  serializer: str = "cloudpickle", spill_url: str | None = None,
                  keep_spill: bool = False, memory_mb: int | None = None,
                  echo_output: bool = True, prices: pricing.Prices = pricing.DEFAULT_PRICES,
-                 progress: bool | None = None):
+                 progress: bool | None = None, job_key: JobKey | None = None):
+        given = backend if isinstance(backend, Backend) else None
         self.config = ExecutorConfig.build(
-            backend=backend, function=function, max_workers=max_workers, timeout=timeout,
+            backend=None if given else backend, function=function, max_workers=max_workers,
+            timeout=timeout,
             retries=retries, serializer=serializer, spill_url=spill_url, keep_spill=keep_spill,
             memory_mb=memory_mb, echo_output=echo_output)
-        self._backend = _make_backend(self.config)
+        self._backend = given or _make_backend(self.config)
         self._serializer = wire.serializer_module(self.config.serializer)
         self.job_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         # Signs every pickle this job puts in storage; it travels only inside events.
-        self._job_key = JobKey.new()
+        self._job_key = job_key or JobKey.new()
         self._job_key_text = self._job_key.text
         self._counter = itertools.count()
         self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._idle = threading.Semaphore(0)
+        # Tasks on the backend at once. Dispatchers alone never exceed it; it is a semaphore so
+        # that a worker blocked on its nested tasks can lend its slot to them (_lend_slot).
+        self._slots = threading.Semaphore(self.config.max_workers)
         self._lock = threading.Lock()
         self._shutdown = False
         self._spill_prefix: str | None = None
@@ -292,6 +301,13 @@ class LambdaExecutor(Executor):
         """The transport in use (a `lambdaflow.backends.Backend`)."""
         return self._backend
 
+    def storage_prefix(self) -> str | None:
+        """This job's prefix in spill storage (made on first use; deleted at shutdown unless
+        `keep_spill`), or None when there is none (the aws backend without `spill_url`)."""
+        if self.config.spill_url is None and self.config.backend != "local":
+            return None
+        return self._spill_prefix_or_raise(0)
+
     @property
     def job_key(self) -> JobKey:
         """This job's signing key (`lambdaflow.agent.signing`): sign what you put in storage
@@ -359,6 +375,21 @@ class LambdaExecutor(Executor):
                         f"or set LAMBDAFLOW_SPILL_URL")
                 self._spill_prefix = f"{root.rstrip('/')}/{self.job_id}"
             return self._spill_prefix
+
+    # -- hooks for nested tasks (lambdaflow.nested): events from inside a running task ------
+
+    def _invoke_nested(self, event: dict) -> dict:
+        """Run an event a task sent from its worker, in one of this executor's slots."""
+        with self._slots:
+            return self._backend.invoke(event, timeout=self.config.timeout)
+
+    def _lend_slot(self) -> None:
+        """A running task waits for its nested tasks: its slot may run them meanwhile."""
+        self._slots.release()
+
+    def _reclaim_slot(self) -> None:
+        """The waiting task goes on: take a slot back (waits until one is free)."""
+        self._slots.acquire()
 
     def _adjust_thread_count(self) -> None:
         # Called with the lock held. An idle dispatcher will pick the item up; otherwise start one.
@@ -564,7 +595,8 @@ def _dispatch(executor_ref, work_queue) -> None:
         item.owner = None
         executor._running.add(item.future)
         if item.future.set_running_or_notify_cancel():
-            executor._run(item)
+            with executor._slots:
+                executor._run(item)
         else:
             executor._running.discard(item.future)
             executor._totals.cancelled()
