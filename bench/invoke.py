@@ -37,7 +37,7 @@ def noop(x):
 
 def start_endpoint(concurrency: int) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "local-lambda", "--port", "0",
+        [sys.executable, "-m", "lambdaflow_cli.main", "local-lambda", "--port", "0",
          "--concurrency", str(max(1000, concurrency))],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     return proc, proc.stdout.readline().strip()
@@ -82,7 +82,7 @@ def main() -> int:
     proc, url = start_endpoint(args.concurrency)
     try:
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = url
-        from cli.main import main as lambdaflow
+        from lambdaflow_cli.main import main as lambdaflow
         from lambdaflow.backends.aws import shared_client
 
         assert lambdaflow(["create", "bench-lambdaflow", "--role", ROLE, "--memory", "512",

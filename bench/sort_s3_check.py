@@ -61,7 +61,7 @@ def main() -> int:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
 
-    from cli.main import main as lambdaflow
+    from lambdaflow_cli.main import main as lambdaflow
     from lambdaflow import storage
     from lambdaflow.locallambda import LocalLambda
     from lambdaflow.storage.s3 import shared_client

@@ -12,8 +12,9 @@ import argparse
 import importlib
 import sys
 
-# Subcommand modules, imported lazily so `lambdaflow --help` stays fast.
-_COMMAND_MODULES = ("cli.deploy", "cli.local_lambda", "cli.sh")
+# Subcommand modules, imported lazily so `lambdaflow --help` stays fast. Named relative to this
+# package: the `cli/` folder is installed as `lambdaflow_cli` (see setup.py).
+_COMMAND_MODULES = ("deploy", "local_lambda", "sh")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lambdaflow", description="Run Python and Unix pipelines on AWS Lambda."
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in _COMMAND_MODULES:
+    for short_name in _COMMAND_MODULES:
+        name = f"{__package__}.{short_name}"
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from cli.main import main
+from lambdaflow_cli.main import main
 
 LOCAL_ROLE = "arn:aws:iam::123456789012:role/lambdaflow-test"
 

@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from cli.main import main
+from lambdaflow_cli.main import main
 from lambdaflow import LambdaExecutor
 from lambdaflow.deploy import functions, iam, package
 from lambdaflow.deploy.spec import FunctionSpec
@@ -74,7 +74,7 @@ def test_package_limits(no_aws, monkeypatch):
 
 
 def test_paths_go_before_or_after_options():
-    from cli.main import build_parser
+    from lambdaflow_cli.main import build_parser
 
     parser = build_parser()
     for argv in (["create", "fn", "a.py", "--memory", "512", "pkg"],
@@ -85,7 +85,7 @@ def test_paths_go_before_or_after_options():
 
 
 def test_env_takes_one_variable_per_option_so_paths_may_follow():
-    from cli.main import build_parser
+    from lambdaflow_cli.main import build_parser
 
     args = build_parser().parse_args(["create", "fn", "--env", "A1=x,y z", "a.py",
                                       "--env", "B2=", "pkg"])
@@ -175,10 +175,19 @@ def test_create_without_role_makes_one_role_and_reuses_it(moto_iam, local_lambda
     assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
     attached = client.list_attached_role_policies(RoleName=iam.ROLE_NAME)["AttachedPolicies"]
     assert [p["PolicyArn"] for p in attached] == [iam.BASIC_EXECUTION_POLICY]
-    assert client.list_role_policies(RoleName=iam.ROLE_NAME)["PolicyNames"] == [
-        iam.S3_POLICY_NAME]
+    assert sorted(client.list_role_policies(RoleName=iam.ROLE_NAME)["PolicyNames"]) == [
+        iam.INVOKE_POLICY_NAME, iam.S3_POLICY_NAME]
+    invoke = client.get_role_policy(RoleName=iam.ROLE_NAME,
+                                    PolicyName=iam.INVOKE_POLICY_NAME)["PolicyDocument"]
+    invoke = json.loads(invoke) if isinstance(invoke, str) else invoke
+    assert invoke["Statement"][0]["Action"] == ["lambda:InvokeFunction",
+                                                "lambda:GetFunctionConfiguration"]
+    # A role made before nested tasks existed gains the policy at the next create.
+    client.delete_role_policy(RoleName=iam.ROLE_NAME, PolicyName=iam.INVOKE_POLICY_NAME)
 
     assert iam.ensure_role() == (role["Arn"], False)   # the next create reuses it
+    assert iam.INVOKE_POLICY_NAME in client.list_role_policies(
+        RoleName=iam.ROLE_NAME)["PolicyNames"]
     assert run_cli(capsys, "create", "no-role-b")[0] == 0
     config = functions.lambda_client().get_function_configuration(FunctionName="no-role-b")
     assert config["Role"] == role["Arn"]
@@ -333,7 +342,7 @@ def _empty(tmp_path):
 
 def test_layers_never_swallow_paths():
     """`--layers` takes one ARN (or a comma list) per option, so PATHS after it stay PATHS."""
-    from cli.main import build_parser
+    from lambdaflow_cli.main import build_parser
 
     a, b, c = (f"arn:aws:lambda:us-east-1:123456789012:layer:l{i}:1" for i in range(3))
     parser = build_parser()

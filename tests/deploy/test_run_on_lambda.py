@@ -165,7 +165,7 @@ def test_missing_module_says_how_to_add_it(platform):
 
 
 def test_logs_show_what_tasks_printed(platform, capsys):
-    from cli.main import main
+    from lambdaflow_cli.main import main
 
     name = platform.deploy()
     with LambdaExecutor(function=name, max_workers=1, echo_output=False) as ex:

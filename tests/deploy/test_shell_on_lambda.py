@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from cli.main import main
+from lambdaflow_cli.main import main
 from lambdaflow import storage
 
 

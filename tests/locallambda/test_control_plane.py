@@ -176,7 +176,7 @@ def test_cli_prints_the_url_first_and_serves_until_terminated():
 
     import boto3
 
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "local-lambda", "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "lambdaflow_cli.main", "local-lambda", "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     try:

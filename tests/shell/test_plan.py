@@ -146,7 +146,7 @@ def test_input_and_output_redirections(tmp_path, words, shell_executor):
 
 
 def test_cli_sh_matches_bash(words):
-    cmd = [sys.executable, "-m", "cli.main", "sh", "--width", "3", "sort | uniq -c | wc"]
+    cmd = [sys.executable, "-m", "lambdaflow_cli.main", "sh", "--width", "3", "sort | uniq -c | wc"]
     with open(words, "rb") as f:
         proc = subprocess.run(cmd, stdin=f, capture_output=True, env=ORACLE_ENV, timeout=60)
     assert (proc.stdout, proc.returncode) == bash("sort | uniq -c | wc", words)
@@ -176,7 +176,7 @@ def test_cli_sh_reader_closing_stdout_is_quiet(tmp_path):
     path = tmp_path / "many"
     path.write_bytes(b"".join(b"w%06d\n" % i for i in range(200_000)))
     with open(path, "rb") as stdin:
-        sh = subprocess.Popen([sys.executable, "-m", "cli.main", "sh", "--width", "2", "sort"],
+        sh = subprocess.Popen([sys.executable, "-m", "lambdaflow_cli.main", "sh", "--width", "2", "sort"],
                               stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=ORACLE_ENV)
         first = sh.stdout.read(8)
@@ -210,9 +210,30 @@ def test_cli_sh_refuses_to_read_a_terminal():
     import os
     leader, follower = os.openpty()
     try:
-        proc = subprocess.run([sys.executable, "-m", "cli.main", "sh", "sort"], stdin=follower,
+        proc = subprocess.run([sys.executable, "-m", "lambdaflow_cli.main", "sh", "sort"], stdin=follower,
                               capture_output=True, env=ORACLE_ENV, timeout=60)
     finally:
         os.close(leader)
         os.close(follower)
     assert proc.returncode == 1 and b"input would be this terminal" in proc.stderr
+
+
+def test_a_new_rewrite_is_one_rule(monkeypatch, words, shell_executor):
+    # `wc -l` counted by `grep -c ''` on the workers and summed: a rule owns its match, the
+    # command the ranges run and the aggregator that merges them.
+    from lambdaflow.shell import rules
+    from lambdaflow.shell.parse import Command
+
+    class CountLines(rules.Annotated):
+        name = "count-lines"
+
+        def match(self, at):
+            if at.command.argv != ("wc", "-l"):
+                return None
+            grep = Command(("grep", "-c", ""))
+            return rules.Rewrite(self, (at.command,), at.verdict.flags, (grep,), True, "sum")
+
+    monkeypatch.setattr(rules, "RULES", [CountLines(), *rules.RULES])
+    stage = stages("tr a b | wc -l")[0]
+    assert stage.aggregator == "sum" and [c.name for c in stage.job().commands] == ["tr", "grep"]
+    assert run("tr a b | wc -l", words, shell_executor, width=3) == bash("wc -l", words)
