@@ -132,8 +132,8 @@ def _attack(url: str, function_name: str) -> dict:
             answer = conn.getresponse()
             if answer.getheader("Lambda-Runtime-Aws-Request-Id"):
                 found["runtime_api"].append(port)
-        except OSError:
-            pass
+        except (OSError, http.client.HTTPException):
+            pass  # not an HTTP server, or one that hangs up on this request
         finally:
             conn.close()
     return found
