@@ -34,6 +34,7 @@ from functools import partial
 
 from lambdaflow import _shipping, pricing
 from lambdaflow import timeline as _timeline
+from lambdaflow.liveoutput import TaskEcho
 from lambdaflow.progress import Progress, ProgressConfig
 from lambdaflow.agent import tasks, wire
 from lambdaflow.backends import backend_class
@@ -168,7 +169,9 @@ class LambdaExecutor(Executor):
             backend=backend, function=function, max_workers=max_workers, timeout=timeout,
             retries=retries, serializer=serializer, spill_url=spill_url, keep_spill=keep_spill,
             memory_mb=memory_mb, echo_output=echo_output)
-        self._backend = _make_backend(self.config)
+        # The local backend hands over task output as it is printed; Lambda only in responses.
+        self._live_echo = TaskEcho() if self.config.echo_output else None
+        self._backend = _make_backend(self.config, self._live_echo)
         self._serializer = wire.serializer_module(self.config.serializer)
         self.job_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         self._counter = itertools.count()
@@ -183,9 +186,11 @@ class LambdaExecutor(Executor):
         self._prices = prices
         self._timeline = _timeline.Timeline(arch=self._backend.architecture,
                                             estimate_memory_mb=self.config.memory_mb)
-        self._progress = Progress(self.stats, ProgressConfig.build(progress),
+        self._progress = Progress(_weak_stats(self), ProgressConfig.build(progress),
                                   max_workers=self.config.max_workers,
                                   show_cost=self.config.backend == "aws")
+        if self._live_echo is not None:
+            self._live_echo.around = self._progress.output
         self._fn_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._created = time.time()
         _live_executors.add(self)
@@ -345,6 +350,8 @@ class LambdaExecutor(Executor):
                         raise
             result = self._outcome(response, stats)
         except BaseException as exc:  # noqa: BLE001 — the future must learn every failure
+            if self._live_echo is not None:
+                self._live_echo.end(stats.task_id)
             stats.completed = time.time()
             self._totals.finished(stats, failed=True)
             self._timeline.add(stats, failed=True)
@@ -393,6 +400,8 @@ class LambdaExecutor(Executor):
         stats.max_rss_kb = get("max_rss_kb")
         if unknown := worker_stats.keys() - _TASK_STATS_FIELDS:
             stats.extra.update({key: worker_stats[key] for key in unknown})
+        if self._live_echo is not None:
+            self._live_echo.end(stats.task_id)
         if self.config.echo_output and (response.get("stdout") or response.get("stderr")):
             with self._progress.output():
                 _echo(stats.task_id, response.get("stdout"), sys.stdout)
@@ -476,14 +485,28 @@ def _dispatch(executor_ref, work_queue) -> None:
         del executor
 
 
-def _make_backend(config: ExecutorConfig):
+def _make_backend(config: ExecutorConfig, live_echo: TaskEcho | None):
     cls = backend_class(config.backend)
     if config.backend == "local":
-        return cls(max_workers=config.max_workers, memory_mb=config.memory_mb)
+        return cls(max_workers=config.max_workers, memory_mb=config.memory_mb,
+                   on_output=live_echo.write if live_echo is not None else None)
     if config.memory_mb is not None:
         raise ConfigError("memory_mb applies to the local backend; on Lambda the function's "
                           "memory is set with `lambdaflow create NAME --memory MB`")
     return cls(function=config.function, max_workers=config.max_workers, timeout=config.timeout)
+
+
+def _weak_stats(executor: LambdaExecutor):
+    """`executor.stats`, without the progress thread keeping the executor alive."""
+    ref = weakref.ref(executor)
+
+    def stats() -> dict:
+        live = ref()
+        if live is None:
+            raise RuntimeError("the executor was garbage-collected")
+        return live.stats()
+
+    return stats
 
 
 def _chunks(iterable, size: int):

@@ -28,6 +28,12 @@ def set_output_passthrough(enabled: bool) -> None:
     _state["capture"] = OutputCapture(passthrough=enabled)
 
 
+def set_output_capture(capture: OutputCapture) -> None:
+    """Use `capture` (an `OutputCapture`) for every task from now on: the local backend's
+    workers install one that streams output to the client as it is printed."""
+    _state["capture"] = capture
+
+
 def handler(event: dict, context=None) -> dict:
     """Run the task in `event` (wire format v1) and return the response dict."""
     started = time.time()
