@@ -9,10 +9,13 @@
    as bytes and writes the sorted run back to S3;
 3. the coordinator k-way merges the runs as streams (`heapq.merge` over ranged readers, so
    memory stays bounded) and uploads the result as it goes (a streaming multipart upload);
-4. the runs are deleted, and a timing summary and the estimated Lambda cost are printed.
+4. the runs are deleted, and a timing summary and the Lambda cost are printed (the executor's
+   `stats()`: billed figures on Lambda, an estimate at 1,769 MB on local workers);
+5. with ``--timeline job.png`` (or ``.csv``/``.json``), the per-task timeline is saved: a PNG is
+   the per-worker Gantt chart of `lambdaflow.plot` (``pip install 'lambdaflow[plot]'``).
 
 Without ``--function`` it runs on local worker processes (same code, same events). Prices are
-options, defaulting to us-east-1 x86 list prices (per GB-second and per request).
+options, defaulting to `lambdaflow.pricing`'s us-east-1 list prices.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import heapq
 import sys
 import time
 
-from lambdaflow import LambdaExecutor, split, storage
+from lambdaflow import LambdaExecutor, pricing, split, storage
 
 #: Bytes gathered before one write to the output (fewer, larger writes to the upload).
 WRITE_BATCH = 4 * 1024 * 1024
@@ -90,10 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=16, help="ranges, and tasks in flight")
     parser.add_argument("--runs-url", help="prefix for the sorted runs (default: "
                                            "<output>.runs)")
-    parser.add_argument("--price-gb-second", type=float, default=0.0000166667,
-                        help="Lambda price per GB-second (default x86, us-east-1)")
-    parser.add_argument("--price-request", type=float, default=0.0000002,
+    parser.add_argument("--price-gb-second", type=float, default=None,
+                        help="Lambda price per GB-second (default: lambdaflow.pricing's, for "
+                             "the function's architecture, us-east-1)")
+    parser.add_argument("--price-request", type=float,
+                        default=pricing.DEFAULT_PRICES.request,
                         help="Lambda price per request (default $0.20 per million)")
+    parser.add_argument("--timeline", metavar="FILE",
+                        help="save the per-task timeline: .png (a Gantt chart), .csv or .json")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
@@ -104,13 +111,22 @@ def main(argv: list[str] | None = None) -> int:
     size = ranges[-1].end  # split always gives at least one range, the last ending at the size
     sized = time.perf_counter()
 
+    prices = pricing.DEFAULT_PRICES
+    if args.price_gb_second is not None:
+        prices = pricing.Prices(gb_second=dict.fromkeys(prices.gb_second, args.price_gb_second),
+                                request=args.price_request)
+    elif args.price_request != prices.request:
+        prices = pricing.Prices(request=args.price_request)
     # function=None selects local worker processes.
     with LambdaExecutor(function=args.function, max_workers=args.workers,
-                        echo_output=False) as executor:
+                        echo_output=False, prices=prices) as executor:
         futures = [executor.submit(sort_range, r, f"{runs}/run-{i:05d}")
                    for i, r in enumerate(ranges)]
         results = [f.result() for f in futures]
     sorted_at = time.perf_counter()
+    job = executor.stats()
+    if args.timeline:
+        _save_timeline(executor.timeline(), args.timeline)
 
     merge_s, upload_s, written = merge_runs([url for url, _, _ in results], args.output)
     storage.delete_prefix(runs + "/")
@@ -127,27 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  merge     {merge_s:8.2f} s")
     print(f"  upload    {upload_s:8.2f} s")
     print(f"  total     {total:8.2f} s")
-    print(f"  {_cost_line(futures, args)}")
+    print(f"  Lambda cost: {job['gb_seconds']:.2f} GB-s ({job['cost_basis']}) + "
+          f"{job['requests']} requests = ${job['cost_usd']:.6f}")
     return 0
 
 
-def _cost_line(futures, args) -> str:
-    """GB-seconds billed (Lambda's REPORT figures when on Lambda) × price + requests."""
-    gb_seconds = 0.0
-    measured = True
-    for future in futures:
-        extra = future.stats.extra
-        if "billed_ms" in extra:
-            gb_seconds += extra["billed_ms"] / 1000 * extra["memory_mb"] / 1024
-        else:  # local workers: what the same tasks would bill at 1,769 MB
-            measured = False
-            seconds = (future.stats.finished or 0) - (future.stats.started or 0)
-            gb_seconds += seconds * 1769 / 1024
-    requests = len(futures)
-    cost = gb_seconds * args.price_gb_second + requests * args.price_request
-    source = "billed" if measured else "estimated at 1769 MB from local task times"
-    return (f"Lambda cost: {gb_seconds:.2f} GB-s ({source}) x ${args.price_gb_second:g} + "
-            f"{requests} requests x ${args.price_request:g} = ${cost:.6f}")
+def _save_timeline(records, path: str) -> None:
+    if path.lower().endswith(".png"):
+        from lambdaflow import plot
+
+        plot.timeline(records, path)
+    else:
+        from lambdaflow import timeline
+
+        timeline.write(records, path)
 
 
 if __name__ == "__main__":

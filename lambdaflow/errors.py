@@ -35,6 +35,13 @@ class WorkerCrashed(TaskError):
     """The worker process running the task died (killed, segfault, exit) before answering."""
 
 
+class BrokenStdio(TaskError):
+    """The task closed (or wedged) its worker's own `sys.stdout` or `sys.stderr`.
+
+    The worker reopens the stream for its next task; this task fails, since its output was lost.
+    """
+
+
 class TaskTimeout(TaskError, TimeoutError):
     """The task ran past its timeout and its worker was stopped."""
 

@@ -32,7 +32,8 @@ import weakref
 from concurrent.futures import Executor, Future
 from functools import partial
 
-from lambdaflow import _shipping
+from lambdaflow import _shipping, pricing
+from lambdaflow import timeline as _timeline
 from lambdaflow.agent import tasks, wire
 from lambdaflow.backends import backend_class
 from lambdaflow.config import ExecutorConfig
@@ -149,13 +150,15 @@ class LambdaExecutor(Executor):
             shutdown unless `keep_spill` is true.
         memory_mb: local backend only: cap each worker's address space.
         echo_output: print what tasks print, prefixed by task id (default true).
+        prices: the `lambdaflow.pricing.Prices` that `stats()` prices the job at (default:
+            us-east-1 list prices).
     """
 
     def __init__(self, max_workers: int | None = None, *, function: str | None = None,
                  backend: str | None = None, timeout: float | None = None, retries: int = 0,
                  serializer: str = "cloudpickle", spill_url: str | None = None,
                  keep_spill: bool = False, memory_mb: int | None = None,
-                 echo_output: bool = True):
+                 echo_output: bool = True, prices: pricing.Prices = pricing.DEFAULT_PRICES):
         self.config = ExecutorConfig.build(
             backend=backend, function=function, max_workers=max_workers, timeout=timeout,
             retries=retries, serializer=serializer, spill_url=spill_url, keep_spill=keep_spill,
@@ -172,6 +175,9 @@ class LambdaExecutor(Executor):
         self._spill_prefix: str | None = None
         self._spill_tempdir: tempfile.TemporaryDirectory | None = None
         self._totals = _JobTotals()
+        self._prices = prices
+        self._timeline = _timeline.Timeline(arch=self._backend.architecture,
+                                            estimate_memory_mb=self.config.memory_mb)
         self._fn_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._created = time.time()
         _live_executors.add(self)
@@ -234,11 +240,27 @@ class LambdaExecutor(Executor):
         return self._backend
 
     def stats(self) -> dict:
-        """A summary of the job so far: task counts, durations, bytes, workers, cold starts."""
+        """A summary of the job so far: task counts, durations, bytes, workers, cold starts,
+        and its Lambda usage: `gb_seconds`, `requests`, `cost_usd` (at the executor's
+        `prices`). On Lambda these are what Lambda billed (`cost_basis` "billed"); elsewhere an
+        estimate of what the same tasks would bill on Lambda at `memory_mb` (default 1,769)."""
         summary = self._totals.summary()
+        usage = self._timeline.usage()
         summary.update(job_id=self.job_id, backend=self.config.backend,
-                       wall_seconds=time.time() - self._created)
+                       wall_seconds=time.time() - self._created,
+                       gb_seconds=usage.gb_seconds, requests=usage.requests,
+                       cost_usd=usage.cost(self._prices),
+                       cost_basis="billed" if usage.measured else
+                       f"estimated at {self._timeline.estimate_memory_mb} MB")
         return summary
+
+    def timeline(self, path=None) -> list:
+        """One `lambdaflow.timeline.TaskRecord` per settled task, in submission order; also
+        written to `path` when given (``.csv`` or ``.json``)."""
+        records = self._timeline.records()
+        if path is not None:
+            _timeline.write(records, path)
+        return records
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -316,11 +338,13 @@ class LambdaExecutor(Executor):
         except BaseException as exc:  # noqa: BLE001 — the future must learn every failure
             stats.completed = time.time()
             self._totals.finished(stats, failed=True)
+            self._timeline.add(stats, failed=True)
             future.set_exception(exc)
         else:
             # A task may return an exception object as its value: it stays a value.
             stats.completed = time.time()
             self._totals.finished(stats, failed=False)
+            self._timeline.add(stats, failed=False)
             future.set_result(result)
 
     def _event(self, item: _WorkItem) -> dict:

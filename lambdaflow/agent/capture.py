@@ -32,15 +32,16 @@ class _Stream:
     # fstat), the common case for small tasks: the descriptor saved at start is kept for the
     # next task, and the spool is only emptied when a task wrote to it.
 
-    def __init__(self, fd: int, pyfile):
+    def __init__(self, fd: int, name: str):
         self.fd = fd
-        self.pyfile = pyfile
+        self.name = name  # "stdout" or "stderr": the attribute of `sys` that writes to `fd`
+        self.pyfile = getattr(sys, name)
         self.spool = _spool_file()  # reused across tasks
         self.saved: int | None = None  # a duplicate of the original `fd`, kept across tasks
         self.dirty = False  # the spool still holds an earlier task's output
 
     def start(self) -> None:
-        self.pyfile.flush()
+        self._flush()
         spool = self.spool.fileno()
         if self.dirty:
             os.ftruncate(spool, 0)
@@ -50,9 +51,29 @@ class _Stream:
             self.saved = os.dup(self.fd)
         os.dup2(spool, self.fd)
 
-    def stop(self, passthrough: bool) -> str:
-        self.pyfile.flush()
+    def stop(self, passthrough: bool) -> tuple[str, str]:
+        """Restore the descriptor; return the captured tail and what the task broke, if any."""
+        broken = self._flush()
         os.dup2(self.saved, self.fd)
+        return self._tail(passthrough), broken
+
+    def _flush(self) -> str:
+        """Flush `sys.<name>`; if the task closed or wedged it, put a fresh one on the same fd
+        (so later tasks can print) and say what happened."""
+        try:
+            self.pyfile.flush()
+            return ""
+        except ValueError:  # flush of a closed file
+            broken = f"the task closed sys.{self.name}"
+        except OSError as exc:
+            broken = f"sys.{self.name} failed to flush ({exc})"
+        old = self.pyfile
+        self.pyfile = open(self.fd, "w", buffering=1 if old.line_buffering else -1,
+                           encoding=old.encoding, errors=old.errors, closefd=False)
+        setattr(sys, self.name, self.pyfile)
+        return broken
+
+    def _tail(self, passthrough: bool) -> str:
         spool = self.spool.fileno()
         size = os.fstat(spool).st_size
         if size == 0:
@@ -74,8 +95,11 @@ class OutputCapture:
 
     def __init__(self, passthrough: bool = True):
         self.passthrough = passthrough
-        self._streams = (_Stream(1, sys.stdout), _Stream(2, sys.stderr))
+        self._streams = (_Stream(1, "stdout"), _Stream(2, "stderr"))
         self.stdout = self.stderr = ""
+        #: What the last task did to this process's own stdio ("" when nothing): it closed
+        #: `sys.stdout`, say. The worker reopened it; the task fails with this message.
+        self.broken = ""
 
     def __enter__(self) -> "OutputCapture":
         for stream in self._streams:
@@ -83,4 +107,6 @@ class OutputCapture:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.stdout, self.stderr = (s.stop(self.passthrough) for s in self._streams)
+        (self.stdout, out_broken), (self.stderr, err_broken) = (
+            s.stop(self.passthrough) for s in self._streams)
+        self.broken = "; ".join(filter(None, (out_broken, err_broken)))

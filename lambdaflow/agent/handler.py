@@ -56,6 +56,18 @@ def handler(event: dict, context=None) -> dict:
             response.update(status="ok", **_encode_result(pickled, event))
         except BaseException as exc:  # noqa: BLE001 — user code may raise anything; report it all
             response.update(status="error", error=_encode_error(exc, event))
+    if capture.broken:
+        # The result, if any, is dropped: a task that wrecked the worker's stdio did not run
+        # the way its author meant, and the worker's next task must not inherit the damage.
+        from lambdaflow.errors import BrokenStdio
+
+        response.pop("result", None)
+        response.pop("result_url", None)
+        error = BrokenStdio(f"{capture.broken}, which belongs to the worker "
+                            f"({_worker_name(context)}): it was reopened for the next task; "
+                            f"to silence output, redirect it (contextlib.redirect_stdout) "
+                            f"instead of closing it", task_id=task_id)
+        response.update(status="error", error=_encode_error(error, event))
     response["stdout"], response["stderr"] = capture.stdout, capture.stderr
     response["stats"] = {
         "started": started,

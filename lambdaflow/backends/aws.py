@@ -126,6 +126,7 @@ class AwsBackend(Backend):
         self.function = function
         config = self._configuration(function)
         self.memory_mb = config["MemorySize"]
+        self.architecture = (config.get("Architectures") or ["x86_64"])[0]
         self.function_timeout = config["Timeout"]
         self.client_timeout = timeout if timeout is not None and \
             timeout < self.function_timeout else None

@@ -22,6 +22,9 @@ class Backend(abc.ABC):
     #: payloads and results spill to storage.
     inline_limit: int = LAMBDA_SYNC_LIMIT
 
+    #: The Lambda architecture tasks are billed (or, off Lambda, estimated) at.
+    architecture: str = "x86_64"
+
     @abc.abstractmethod
     def invoke(self, event: dict, *, timeout: float) -> dict:
         """Run one event on a worker and return the agent's response."""

@@ -60,6 +60,8 @@ class Context:
     stage: int = 0
     fan_in: int = 16
     stdin_size: int | None = None  # size of a regular file the command read as stdin, if any
+    status_commands: tuple = ()    # the commands whose statuses each part reports
+    rerun: Callable[[int], int] | None = None  # run the stage on the coordinator from range i
 
 
 Aggregate = Callable[[Sequence[Future], BinaryIO, Context], int]
@@ -106,7 +108,7 @@ def _open(url: str) -> BinaryIO:
     return storage.open_range(url, 0)
 
 
-def _copy_parts(results: Iterable[worker.PartResult], out: BinaryIO) -> int:
+def copy_parts(results: Iterable[worker.PartResult], out: BinaryIO) -> int:
     """Stream each part into `out`, in the order `results` gives them."""
     for part in results:
         with _open(part.url) as src:
@@ -116,12 +118,12 @@ def _copy_parts(results: Iterable[worker.PartResult], out: BinaryIO) -> int:
 
 @register("concat")
 def concat(parts, out, ctx) -> int:
-    return _copy_parts(in_order(parts), out)
+    return copy_parts(in_order(parts), out)
 
 
 @register("reverse")
 def reverse(parts, out, ctx) -> int:
-    return _copy_parts(reversed(list(in_order(parts))), out)
+    return copy_parts(reversed(list(in_order(parts))), out)
 
 
 @register("sum")
@@ -193,7 +195,7 @@ class _UniqEquality:
     of uniq itself, so -i, -f, -s, -w and the locale mean exactly what they mean to uniq."""
 
     def __init__(self, ctx: Context):
-        self._command = _uniq_grouping(ctx.command, ctx.flags)
+        self._command = uniq_grouping(ctx.command, ctx.flags)
         self._env = ctx.shipped_env
 
     def __call__(self, a: bytes, b: bytes) -> bool:
@@ -229,7 +231,7 @@ def uniq(parts, out, ctx) -> int:
     return 0
 
 
-def _uniq_grouping(command: Command, flags: Flags, *extra: str) -> Command:
+def uniq_grouping(command: Command, flags: Flags, *extra: str) -> Command:
     """`command` (a uniq) with `extra` flags first, then its own except -c, -d and -u: the
     flags that decide which lines form a group, without those that decide what is printed."""
     argv = [command.argv[0], *extra]
@@ -238,14 +240,6 @@ def _uniq_grouping(command: Command, flags: Flags, *extra: str) -> Command:
             for value in values:
                 argv += [flag, value] if value else [flag]
     return Command(tuple(argv), command.env)
-
-
-def worker_command(aggregator, command: Command, flags: Flags) -> Command:
-    """What workers run in place of `command` (the command itself for most aggregators)."""
-    if aggregator == "uniq-filter":
-        # uniq -d / -u decide per group over the whole input: workers count groups instead.
-        return _uniq_grouping(command, flags, "-c")
-    return command
 
 
 @register("uniq-filter")

@@ -6,50 +6,67 @@ range, followed by its aggregator. Commands that are pure, side-effectful or unk
 `CoordinatorStage`, run once over the whole stream. A parallel stage after the first runs in a
 second parallel round when its input is large, else on the coordinator (same output).
 
-Two fusions go beyond the rule, each only where it gives the same bytes:
-
-- ``sort | uniq -c`` (plain sort or ``sort -r``, byte collation): workers run both, and the
-  ``sorted-count`` aggregator merges by line, adding counts — far less data than merging the
-  sorted lines.
-- ``tr -s`` first in a stage: tr's only state is the last byte it printed, and every range but
-  the first starts after a newline, so a worker feeds tr one ``\\n`` before its range and drops
-  what tr printed for it. That holds when tr prints something for ``\\n`` (asked of tr at plan
-  time); otherwise ``tr -s`` ends the stage and the ``tr-squeeze`` aggregator merges the seams.
+Which commands join a parallel stage, what the ranges run for them and how their outputs merge
+is decided by the rules of `lambdaflow.shell.rules` (the ``sort | uniq -c`` counting rewrite,
+``tr -s`` priming, ``uniq -d/-u`` …); this module only groups their rewrites into stages.
 """
 
 from __future__ import annotations
 
-import io
 import shutil
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from lambdaflow.shell import aggregators
-from lambdaflow.shell.annotations import Annotations, Flags, Verdict
+from lambdaflow.shell import rules
+from lambdaflow.shell.annotations import Annotations, Flags
 from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.locations import absolute
 from lambdaflow.shell.parse import Command, ParsedPipeline
-from lambdaflow.shell.processes import locale_env, run_chain
+from lambdaflow.shell.processes import locale_env
+from lambdaflow.shell.worker import RangeJob
 
 
 @dataclass(frozen=True)
 class ParallelStage:
-    """Commands run per byte range, then `aggregator` over the outputs of `merged`."""
+    """Rewrites run per byte range; the last one's rule merges the ranges' outputs."""
 
-    commands: tuple[Command, ...]
-    aggregator: str | dict
-    merged: Command
-    flags: Flags
+    rewrites: tuple[rules.Rewrite, ...]
     first: bool                 # reads the pipeline's input: always split across workers
-    primed: int = 0             # bytes tr -s prints for "\n" (see the module docstring)
-    counts: str | None = None   # "ascending"/"descending": workers count sort | uniq -c
-    reasons: tuple[str, ...] = ()
-    worker_commands: tuple[Command, ...] | None = None  # when workers run something else
 
-    def for_workers(self) -> tuple[Command, ...]:
-        """The argv lists each range runs (`commands` itself runs when the stage runs on the
+    @property
+    def commands(self) -> tuple[Command, ...]:
+        """The pipeline's commands (they run as they are when the stage runs on the
         coordinator)."""
-        return self.worker_commands or self.commands
+        return tuple(c for r in self.rewrites for c in r.taken)
+
+    @property
+    def last(self) -> rules.Rewrite:
+        return self.rewrites[-1]
+
+    @property
+    def aggregator(self) -> str | dict:
+        return self.last.aggregator
+
+    @property
+    def merged(self) -> Command:
+        """The command whose outputs the aggregator merges."""
+        return self.last.taken[0]
+
+    @property
+    def flags(self) -> Flags:
+        return self.last.flags
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(reason for r in self.rewrites for reason in r.reasons)
+
+    def job(self) -> RangeJob:
+        """What each byte range runs."""
+        return RangeJob(tuple(c for r in self.rewrites for c in r.worker),
+                        self.rewrites[0].primed, self.last.sink, self.last.sunk)
+
+    def aggregate(self, parts, out, ctx) -> int:
+        return self.last.rule.aggregate(self.last, parts, out, ctx)
 
 
 @dataclass(frozen=True)
@@ -119,111 +136,46 @@ def make_plan(parsed: ParsedPipeline, annotations: Annotations, env: Mapping[str
         if shutil.which(command.argv[0], path=env.get("PATH")) is None:
             raise ShellError(f"{command.argv[0]}: command not found; install it or fix the "
                              "name (lambdaflow runs programs, as bash would)")
-    verdicts = [annotations.classify(c) for c in commands]
-    stages = _group(commands, verdicts, shipped)
+    verdicts = tuple(annotations.classify(c) for c in commands)
+    stages = _group(tuple(commands), verdicts, shipped)
     return Plan(tuple(stages), absolute(source) if source else None, sink, append,
                 regular, shipped)
 
 
 def _group(commands, verdicts, shipped) -> list:
     stages: list = []
-    run: list[Command] = []
-    reasons: list[str] = []
+    rewrites: list[rules.Rewrite] = []
     coordinator: list[Command] = []
-    coord_reasons: list[str] = []
-    primed = 0
+    reasons: list[str] = []
 
     def close_coordinator():
         if coordinator:
-            stages.append(CoordinatorStage(tuple(coordinator), tuple(coord_reasons)))
+            stages.append(CoordinatorStage(tuple(coordinator), tuple(reasons)))
             coordinator.clear()
-            coord_reasons.clear()
-
-    def close_run(aggregator="concat", merged=None, flags=None, counts=None,
-                  worker_commands=None):
-        # The stage that reads the pipeline's input is the first one: always split.
-        nonlocal primed
-        if run:
-            stages.append(ParallelStage(
-                tuple(run), aggregator, merged or run[-1], flags or Flags(), not stages, primed,
-                counts, tuple(reasons), worker_commands))
-            run.clear()
             reasons.clear()
-        primed = 0
+
+    def close_parallel():
+        if rewrites:
+            # The stage that reads the pipeline's input is the first one: always split.
+            stages.append(ParallelStage(tuple(rewrites), first=not stages))
+            rewrites.clear()
 
     i = 0
     while i < len(commands):
-        command, verdict = commands[i], verdicts[i]
-        newline = _tr_newline(command, shipped) if command.name == "tr" else b"\n"
-        squeeze = verdict.aggregator == "tr-squeeze"
-        if verdict.cls == "stateless" or (squeeze and not run and newline):
-            if not run:
-                close_coordinator()
-                primed = len(newline) if squeeze else 0
-                if primed:
-                    reasons.append(f"{command.display()}: each worker primes tr with a newline")
-            run.append(command)
-            i += 1
-            if newline != b"\n":
-                # tr turned newlines into something else: the next command's lines no longer
-                # end where the ranges do, so the stage ends here and the data is split again.
-                reasons.append(f"{command.display()}: rewrites newlines, so its stage ends")
-                close_run()
-            continue
-        if verdict.cls == "parallelizable_pure":
-            close_coordinator()
-            aggregators.resolve(verdict.aggregator)  # fail at plan time on a bad name
-            worker_command = aggregators.worker_command(verdict.aggregator, command,
-                                                        verdict.flags)
-            worker_commands = None
-            if worker_command != command:
-                reasons.append(f"{command.display()}: workers run {worker_command.display()}")
-                worker_commands = (*run, worker_command)
-            run.append(command)
-            agg, merged, flags = verdict.aggregator, command, verdict.flags
-            if (agg == "sort-merge" and i + 1 < len(commands)
-                    and _sort_uniq_c(command, verdict, commands[i + 1], verdicts[i + 1], shipped)):
-                run.append(commands[i + 1])
-                agg = "sorted-count"
-                counts = "descending" if flags.has("-r") else "ascending"
-                reasons.append("sort | uniq -c: workers count lines in a hash table (the same "
-                               "bytes as sorting), the coordinator merges the counts")
-                i += 1
-            else:
-                counts = None
-            close_run(agg, merged, flags, counts, worker_commands)
+        rewrite = rules.match(rules.Position(commands, verdicts, i, not rewrites, shipped))
+        if rewrite is None:
+            close_parallel()
+            verdict = verdicts[i]
+            coordinator.append(commands[i])
+            reasons.append(f"{commands[i].display()}: {verdict.cls}"
+                           + (f" ({verdict.reason})" if verdict.reason else ""))
             i += 1
             continue
-        close_run()
-        coordinator.append(command)
-        coord_reasons.append(f"{command.display()}: {verdict.cls}"
-                             + (f" ({verdict.reason})" if verdict.reason else ""))
-        i += 1
-    close_run()
+        close_coordinator()
+        rewrites.append(rewrite)
+        i += len(rewrite.taken)
+        if rewrite.ends_stage:
+            close_parallel()
+    close_parallel()
     close_coordinator()
     return stages
-
-
-def _byte_collation(shipped: Mapping[str, str], command: Command) -> bool:
-    env = dict(shipped)
-    env.update(command.env)
-    value = env.get("LC_ALL") or env.get("LC_COLLATE") or env.get("LANG") or "C"
-    return value in ("C", "POSIX")
-
-
-def _sort_uniq_c(sort: Command, sort_verdict: Verdict, nxt: Command, nxt_verdict: Verdict,
-                 shipped) -> bool:
-    return (set(sort_verdict.flags.values) <= {"-r"} and not sort_verdict.flags.operands
-            and nxt.name == "uniq" and nxt_verdict.aggregator == "uniq-count"
-            and set(nxt_verdict.flags.values) == {"-c"}
-            and _byte_collation(shipped, sort) and _byte_collation(shipped, nxt))
-
-
-def _tr_newline(command: Command, shipped) -> bytes:
-    """What tr prints for a lone newline (asked of tr itself: its sets have many spellings)."""
-    sink = io.BytesIO()
-    statuses = run_chain([command], io.BytesIO(b"\n"), sink, shipped)
-    if statuses[-1] != 0:
-        raise ShellError(f"{command.display()} fails on a one-line input (exit status "
-                         f"{statuses[-1]}); check its arguments")
-    return sink.getvalue()

@@ -72,65 +72,30 @@ def _run_here(plan: Plan, commands, k: int, url: str, out: BinaryIO) -> int:
 def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: BinaryIO,
                   scratch: Scratch, executor, config: ShellConfig) -> int:
     ranges = storage.split(url, n=config.width)
-    futures = [executor.submit(worker.run_range, r, stage.for_workers(), plan.shipped_env,
-                               scratch.part(k, i), stage.primed, stage.counts)
+    job = stage.job()
+    futures = [executor.submit(worker.run_range, r, job, plan.shipped_env, scratch.part(k, i))
                for i, r in enumerate(ranges)]
-    try:
-        if stage.aggregator == "concat":
-            return _concat(plan, stage, url, ranges, futures, out)
-        results = [f.result() for f in futures]
-        if not all(worker.clean(stage.for_workers(), r.statuses) for r in results):
-            # A command failed on some range (bad input, bad pattern…): its output there is
-            # not what one run would print, so the whole stage runs once, as bash would.
+
+    def rerun(index: int) -> int:
+        # The stage on the coordinator, from range `index` on (0: the whole stage, as bash
+        # would run it, with the first command seeing a regular file where bash's would).
+        if index == 0:
             return _run_here(plan, stage.commands, k, url, out)
+        rest = storage.ByteRange(url, ranges[index].start, ranges[-1].end)
+        return worker.run_owned(rest, stage.commands, plan.shipped_env, out, job.primed)[-1]
+
+    try:
         stdin_size = None
         if k == 0 and plan.stdin_regular and len(stage.commands) == 1:
             stdin_size = ranges[-1].end  # split just read the size; the last range ends there
         ctx = aggregators.Context(
             command=stage.merged, flags=stage.flags, shipped_env=plan.shipped_env,
             executor=executor, scratch=scratch, stage=k, fan_in=config.fan_in,
-            stdin_size=stdin_size)
-        own = aggregators.resolve(stage.aggregator)(futures, out, ctx)
-        return own or combine_status(stage.commands[-1], [r.statuses[-1] for r in results])
+            stdin_size=stdin_size, status_commands=job.status_commands, rerun=rerun)
+        return stage.aggregate(futures, out, ctx)
     finally:
         for f in futures:
             f.cancel()
         for f in futures:
             if f.done() and not f.cancelled() and f.exception() is None:
                 storage.delete(f.result().url)
-
-
-def _concat(plan: Plan, stage: ParallelStage, url: str, ranges, futures, out) -> int:
-    """Concatenate parts in range order as they finish. If a command failed on range i, the
-    output of ranges before i is still bash's (stateless commands carry nothing over), so the
-    coordinator runs the stage itself from range i on, as the one bash pipeline would."""
-    if any(c.name == "grep" for c in stage.commands):
-        # grep may stop printing at a buffer holding a NUL, a buffer that can start in an
-        # earlier range: only when every range is clean is any of the output bash's.
-        results = [f.result() for f in futures]
-        if not all(worker.clean(stage.commands, r.statuses) for r in results):
-            whole = storage.ByteRange(url, 0, ranges[-1].end)
-            return worker.run_owned(whole, stage.commands, plan.shipped_env, out,
-                                    stage.primed, whole=True)[-1]
-    statuses = []
-    for i, future in enumerate(futures):
-        part = future.result()
-        if not worker.clean(stage.commands, part.statuses):
-            rest = storage.ByteRange(url, ranges[i].start, ranges[-1].end)
-            return worker.run_owned(rest, stage.commands, plan.shipped_env, out,
-                                    stage.primed)[-1]
-        with storage.open_range(part.url, 0) as src:
-            shutil.copyfileobj(src, out, COPY_CHUNK)
-        statuses.append(part.statuses[-1])
-    return combine_status(stage.commands[-1], statuses)
-
-
-def combine_status(command, statuses: list[int]) -> int:
-    """The exit status one process over the whole input would have had."""
-    if command.name == "grep":
-        # grep: 0 if any line was selected, 1 if none, 2 on error.
-        if any(s >= 2 for s in statuses):
-            return max(statuses)
-        return 0 if any(s == 0 for s in statuses) else 1
-    return next((s for s in statuses if s != 0), 0)
-

@@ -9,15 +9,36 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from lambdaflow import storage
-from lambdaflow.shell.counting import SortedCounter
+from lambdaflow.shell import statuses
 from lambdaflow.shell.locations import is_local, local_paths
 from lambdaflow.shell.parse import Command
 from lambdaflow.shell.processes import FileSlice, Piped, run_chain
 from lambdaflow.storage import partition
 from lambdaflow.storage.local import to_path
+
+
+@dataclass(frozen=True)
+class RangeJob:
+    """What each byte range of a parallel stage runs (built by `plan.ParallelStage.job` from
+    the stage's rewrites): `commands` as processes, then `sink` in process."""
+
+    commands: tuple[Command, ...]
+    #: > 0 (``tr -s`` first, see `rules.PrimedSqueeze`): unless the range starts the object,
+    #: feed one newline — the byte before the range — ahead of it and drop the `primed` bytes
+    #: the first command prints for it (``tail -c +N`` does the dropping).
+    primed: int = 0
+    #: Picklable ``sink(out) -> writer with finish()`` computing the end of the chain in
+    #: process (`counting.SortedCounter` for ``sort | uniq -c``); it stands for `sunk`.
+    sink: Callable | None = None
+    sunk: tuple[Command, ...] = ()
+
+    @property
+    def status_commands(self) -> tuple[Command, ...]:
+        """The commands whose exit statuses a range reports, in order."""
+        return self.commands + self.sunk
 
 
 @dataclass(frozen=True)
@@ -29,27 +50,18 @@ class PartResult:
     statuses: tuple[int, ...]
 
 
-def run_range(byte_range: storage.ByteRange, commands: Sequence[Command],
-              shipped_env: Mapping[str, str], out_url: str, primed: int = 0,
-              counts: str | None = None) -> PartResult:
-    """Run `commands` on the lines `byte_range` owns; write their output to `out_url`.
-
-    `primed` > 0 (a ``tr -s`` first, see `lambdaflow.shell.plan`): unless the range starts
-    the object, feed one newline — the byte before the range — ahead of the range and drop
-    the `primed` bytes the first command prints for it (``tail -c +N`` does the dropping).
-
-    `counts` ("ascending"/"descending"): the last two commands are ``sort [-r] | uniq -c``
-    under byte collation, computed by `counting.SortedCounter` (same bytes, no sort).
-    """
-    with storage.open_write(out_url) as sink:
-        if counts is None:
-            statuses = run_owned(byte_range, commands, shipped_env, sink, primed)
+def run_range(byte_range: storage.ByteRange, job: RangeJob, shipped_env: Mapping[str, str],
+              out_url: str) -> PartResult:
+    """Run `job` on the lines `byte_range` owns; write its output to `out_url`."""
+    with storage.open_write(out_url) as out:
+        if job.sink is None:
+            codes = run_owned(byte_range, job.commands, shipped_env, out, job.primed)
         else:
-            counter = SortedCounter(sink, reverse=counts == "descending")
-            statuses = run_owned(byte_range, commands[:-2], shipped_env, counter, primed)
-            counter.finish()
-            statuses += [0, 0]
-    return PartResult(out_url, storage.size(out_url), tuple(statuses))
+            sink = job.sink(out)
+            codes = run_owned(byte_range, job.commands, shipped_env, sink, job.primed)
+            sink.finish()
+            codes += [0] * len(job.sunk)
+    return PartResult(out_url, storage.size(out_url), tuple(codes))
 
 
 def run_owned(byte_range: storage.ByteRange, commands: Sequence[Command],
@@ -57,8 +69,8 @@ def run_owned(byte_range: storage.ByteRange, commands: Sequence[Command],
               whole: bool = False) -> list[int]:
     """`run_range`'s work, writing to the binary stream `sink`; return every exit status.
 
-    `whole`: the range is the stage's whole input (the coordinator's fallback), so grep's
-    binary-input notice is bash's own behaviour, not a reason to distrust the output.
+    `whole`: the range is the stage's whole input (the coordinator's fallback), which
+    `statuses.ExitStatuses.trusted` may need to know (grep's binary-input notice).
     """
     original = list(commands)
     commands = list(commands)
@@ -75,36 +87,17 @@ def run_owned(byte_range: storage.ByteRange, commands: Sequence[Command],
             lambda a, b: backend.open_range(byte_range.url, a, b), byte_range.start,
             byte_range.end)
         source = FileSlice(path, first, stop, prefix)
-        statuses = run_chain(commands, source, sink, shipped_env, stderr_tail=errors)
+        codes = run_chain(commands, source, sink, shipped_env, stderr_tail=errors)
     else:
         with byte_range.open() as owned:
             source = Piped(owned, prefix) if prefix else owned
-            statuses = run_chain(commands, source, sink, shipped_env, stderr_tail=errors)
+            codes = run_chain(commands, source, sink, shipped_env, stderr_tail=errors)
     if prefix:
-        statuses.pop(1)
-    if not whole and _BINARY_MATCH in errors:
-        # grep found a NUL (or bytes invalid in the locale) and stopped printing lines from
-        # the read buffer holding it; where that buffer starts depends on the whole file, so
-        # this range's output cannot be trusted: report a failure (status 2) for grep.
-        statuses = [2 if c.name == "grep" else st for c, st in zip(original, statuses)]
-    return statuses
-
-
-#: grep's stderr notice (grep >= 3.5, untranslated) that it treated its input as binary.
-_BINARY_MATCH = b"binary file matches"
-
-
-def clean(commands: Sequence[Command], statuses: Sequence[int]) -> bool:
-    """Whether a worker's commands all ended normally, so its output is what the same
-    commands print for those lines inside one big run: every status 0, except grep's 1
-    (nothing selected) and SIGPIPE before the last command (a later head stopped reading)."""
-    for i, (command, status) in enumerate(zip(commands, statuses)):
-        if status == 0 or (status == 1 and command.name == "grep"):
-            continue
-        if status == 141 and i < len(commands) - 1:
-            continue
-        return False
-    return True
+        codes.pop(1)
+    # A command whose stderr says its output cannot be trusted (grep's binary notice) counts
+    # as failed with status 2, so the stage runs again on the coordinator.
+    return [st if statuses.of(c).trusted(bytes(errors), whole) else 2
+            for c, st in zip(original, codes)]
 
 
 def merge_sorted(urls: Sequence[str], merge_argv: Sequence[str], env: Sequence[tuple[str, str]],

@@ -216,3 +216,24 @@ def test_cli_sh_refuses_to_read_a_terminal():
         os.close(leader)
         os.close(follower)
     assert proc.returncode == 1 and b"input would be this terminal" in proc.stderr
+
+
+def test_a_new_rewrite_is_one_rule(monkeypatch, words, shell_executor):
+    # `wc -l` counted by `grep -c ''` on the workers and summed: a rule owns its match, the
+    # command the ranges run and the aggregator that merges them.
+    from lambdaflow.shell import rules
+    from lambdaflow.shell.parse import Command
+
+    class CountLines(rules.Annotated):
+        name = "count-lines"
+
+        def match(self, at):
+            if at.command.argv != ("wc", "-l"):
+                return None
+            grep = Command(("grep", "-c", ""))
+            return rules.Rewrite(self, (at.command,), at.verdict.flags, (grep,), True, "sum")
+
+    monkeypatch.setattr(rules, "RULES", [CountLines(), *rules.RULES])
+    stage = stages("tr a b | wc -l")[0]
+    assert stage.aggregator == "sum" and [c.name for c in stage.job().commands] == ["tr", "grep"]
+    assert run("tr a b | wc -l", words, shell_executor, width=3) == bash("wc -l", words)
