@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -22,6 +23,9 @@ def register(subparsers) -> None:
     p.add_argument("--scratch", metavar="URL", default=None,
                    help="prefix for intermediate data (default: a temporary directory; give "
                         "an s3:// prefix with the aws backend)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw the workers' progress on stderr (default: when stderr is a "
+                        "terminal and the job runs over a second)")
     p.add_argument("--explain", action="store_true",
                    help="print which commands run where, with which aggregator, and exit")
     p.set_defaults(func=run)
@@ -36,7 +40,8 @@ def run(args) -> int:
         width = args.width or _default_width(args.backend, args.function)
         sys.stdout.write(pipeline.explain(width=width, input=args.input, output=args.output))
         return 0
-    with LambdaExecutor(backend=args.backend, function=args.function) as ex:
+    with LambdaExecutor(backend=args.backend, function=args.function,
+                        progress=args.progress) as ex:
         source = args.input
         if source is None and pipeline.plan().input is None:
             if sys.stdin.isatty():

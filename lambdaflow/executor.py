@@ -34,6 +34,7 @@ from functools import partial
 
 from lambdaflow import _shipping, pricing
 from lambdaflow import timeline as _timeline
+from lambdaflow.progress import Progress, ProgressConfig
 from lambdaflow.agent import tasks, wire
 from lambdaflow.backends import backend_class
 from lambdaflow.config import ExecutorConfig
@@ -152,13 +153,17 @@ class LambdaExecutor(Executor):
         echo_output: print what tasks print, prefixed by task id (default true).
         prices: the `lambdaflow.pricing.Prices` that `stats()` prices the job at (default:
             us-east-1 list prices).
+        progress: draw a progress line on stderr (tasks done/total, running, failed, elapsed,
+            cost so far on Lambda): True, False, or None (default) for "when stderr is a
+            terminal, no CI variable is set and the job has run over 1 s".
     """
 
     def __init__(self, max_workers: int | None = None, *, function: str | None = None,
                  backend: str | None = None, timeout: float | None = None, retries: int = 0,
                  serializer: str = "cloudpickle", spill_url: str | None = None,
                  keep_spill: bool = False, memory_mb: int | None = None,
-                 echo_output: bool = True, prices: pricing.Prices = pricing.DEFAULT_PRICES):
+                 echo_output: bool = True, prices: pricing.Prices = pricing.DEFAULT_PRICES,
+                 progress: bool | None = None):
         self.config = ExecutorConfig.build(
             backend=backend, function=function, max_workers=max_workers, timeout=timeout,
             retries=retries, serializer=serializer, spill_url=spill_url, keep_spill=keep_spill,
@@ -178,6 +183,9 @@ class LambdaExecutor(Executor):
         self._prices = prices
         self._timeline = _timeline.Timeline(arch=self._backend.architecture,
                                             estimate_memory_mb=self.config.memory_mb)
+        self._progress = Progress(self.stats, ProgressConfig.build(progress),
+                                  max_workers=self.config.max_workers,
+                                  show_cost=self.config.backend == "aws")
         self._fn_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._created = time.time()
         _live_executors.add(self)
@@ -202,6 +210,7 @@ class LambdaExecutor(Executor):
             self._totals.submitted(future.stats)
             self._queue.put(_WorkItem(future, task_id, fn_text, args_bytes))
             self._adjust_thread_count()
+        self._progress.start()
         return future
 
     def map(self, fn, *iterables, timeout: float | None = None, chunksize: int = 1):
@@ -384,9 +393,10 @@ class LambdaExecutor(Executor):
         stats.max_rss_kb = get("max_rss_kb")
         if unknown := worker_stats.keys() - _TASK_STATS_FIELDS:
             stats.extra.update({key: worker_stats[key] for key in unknown})
-        if self.config.echo_output:
-            _echo(stats.task_id, response.get("stdout"), sys.stdout)
-            _echo(stats.task_id, response.get("stderr"), sys.stderr)
+        if self.config.echo_output and (response.get("stdout") or response.get("stderr")):
+            with self._progress.output():
+                _echo(stats.task_id, response.get("stdout"), sys.stdout)
+                _echo(stats.task_id, response.get("stderr"), sys.stderr)
         status = response.get("status")
         if status == "ok":
             return self._result(response, stats)
@@ -429,6 +439,7 @@ class LambdaExecutor(Executor):
 
     def _release(self) -> None:
         """Close the backend and delete this job's spilled data. Idempotent."""
+        self._progress.close()
         self._backend.close()
         with self._lock:
             prefix, self._spill_prefix = self._spill_prefix, None
