@@ -377,3 +377,8 @@ def format_seconds(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def replace_concurrency(backend: Backend, concurrency: int) -> Backend:
+    """`backend` running `concurrency` workers at once (the executor's max_workers)."""
+    return dataclasses.replace(backend, concurrency=max(1, concurrency))

@@ -46,7 +46,8 @@ from dataclasses import dataclass
 from typing import BinaryIO, Mapping, Sequence
 
 from lambdaflow import storage
-from lambdaflow.shell import worker
+from lambdaflow.storage import compose
+from lambdaflow.shell import rules, statuses, worker
 from lambdaflow.shell.annotations import Flags
 from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.parse import Command
@@ -152,8 +153,8 @@ def choose_splitters(sample_text: bytes, spec: ShuffleSpec, ways: int,
         return ()
     keys = io.BytesIO()
     chain = [*spec.before, unique_sort(spec.sort, spec.flags)]
-    statuses = run_chain(chain, io.BytesIO(sample_text), keys, shipped_env)
-    if not worker.clean(chain, statuses):
+    codes = run_chain(chain, io.BytesIO(sample_text), keys, shipped_env)
+    if not statuses.all_clean(chain, codes):
         return ()  # the commands fail on this input: the maps will fail too, and say why
     lines = keys.getvalue().split(b"\n")[:-1]
     if len(lines) < 2:
@@ -256,13 +257,13 @@ def map_range(byte_range: storage.ByteRange, spec: ShuffleSpec, splitters: Seque
             commands.append(spec.sort)
         with storage.open_write(out_url) as sink:
             cutter = _Cutter(sink, splitters)
-            statuses = worker.run_owned(byte_range, commands, shipped_env, cutter, spec.primed)
+            codes = worker.run_owned(byte_range, commands, shipped_env, cutter, spec.primed)
             cutter.finish()
-    if worker.clean(commands, statuses) and len(cutter.cuts) != len(splitters):
+    if statuses.all_clean(commands, codes) and len(cutter.cuts) != len(splitters):
         raise ShellError(f"shuffle map of {byte_range.url} [{byte_range.start}, "
                          f"{byte_range.end}): found {len(cutter.cuts)} of {len(splitters)} "
                          "splitter lines in sort's output; refusing to guess the runs")
-    return MapResult(out_url, cutter.runs(), tuple(statuses))
+    return MapResult(out_url, cutter.runs(), tuple(codes))
 
 
 class _Cutter:
@@ -324,8 +325,8 @@ def reduce_runs(sources: Sequence[tuple[str, int, int]], spec: ShuffleSpec,
     flags, apply `spec.after`, and store the result at `out_url`."""
     sources = [s for s in sources if s[2] > s[1]]
     with storage.open_write(out_url) as sink:
-        statuses = merge_runs(sources, spec, shipped_env, sink)
-    return worker.PartResult(out_url, storage.size(out_url), tuple(statuses))
+        codes = merge_runs(sources, spec, shipped_env, sink)
+    return worker.PartResult(out_url, storage.size(out_url), tuple(codes))
 
 
 def merge_runs(sources, spec: ShuffleSpec, shipped_env, sink: BinaryIO) -> list[int]:
@@ -417,7 +418,7 @@ def run_shuffle(executor, url: str, spec: ShuffleSpec, shipped_env: Mapping[str,
     try:
         mapped = [f.result() for f in maps]
         map_cmds = _map_commands(spec, bool(splitters))
-        if not all(worker.clean(map_cmds, m.statuses) for m in mapped):
+        if not all(statuses.all_clean(map_cmds, m.statuses) for m in mapped):
             return ShuffleResult((), sampled, len(splitters), False)
         reduces = [executor.submit(reduce_runs,
                                    [(m.url, *m.runs[k]) for m in mapped], spec, shipped_env,
@@ -425,7 +426,7 @@ def run_shuffle(executor, url: str, spec: ShuffleSpec, shipped_env: Mapping[str,
                    for k in range(len(splitters) + 1)]
         parts = tuple(f.result() for f in reduces)
         reduce_cmds = [spec.sort, *spec.after]
-        clean = all(worker.clean(reduce_cmds, p.statuses) for p in parts)
+        clean = all(statuses.all_clean(reduce_cmds, p.statuses) for p in parts)
         keep_parts = True
         return ShuffleResult(parts, sampled, len(splitters), clean)
     finally:
@@ -470,3 +471,144 @@ def write_parts(parts: Sequence[worker.PartResult], out: BinaryIO, head: int | N
                 if left == 0:
                     break
     return read
+
+
+# -- the planner's rule and the runner's entry ------------------------------------------------
+
+@dataclass(frozen=True)
+class ShuffleRewrite(rules.Rewrite):
+    head: int | None = None       # N of a ``head -n N`` the rewrite took
+
+
+class ShuffleRule(rules.Rule):
+    """``sort`` (any flags its annotation parallelizes), with the ``uniq`` and ``head -n N``
+    right after it that can run per key range, as a shuffle. Used when the cost model (or
+    ``plan="shuffle"``) picks it; the runner hands such a stage to `run_stage`."""
+
+    name = "shuffle"
+
+    def match(self, at: rules.Position) -> rules.Rewrite | None:
+        verdict = at.verdict
+        if verdict.cls != "parallelizable_pure" or verdict.aggregator != "sort-merge":
+            return None
+        taken = [at.command]
+        head = None
+        reasons = [f"{at.command.display()}: shuffle: maps sort their ranges and cut them at "
+                   "splitters sampled from the input; each reducer merges one key range"]
+        for step in (1, 2):
+            following = at.next(step)
+            if following is None:
+                break
+            command, next_verdict = following
+            why = following_reason(command, next_verdict.flags)
+            if why is not None or (command.name == "uniq" and step == 2):
+                if command.name in ("uniq", "head"):
+                    reasons.append(f"{why or command.display() + ': one uniq per key range'}; "
+                                   "it runs after the shuffle")
+                break
+            taken.append(command)
+            if command.name == "head":
+                head = head_count(next_verdict.flags)
+            reasons.append(f"{command.display()}: applied by each reducer to its key range"
+                           + ("; the coordinator keeps the first lines"
+                              if command.name == "head" else ""))
+            if command.name == "head":
+                break
+        return ShuffleRewrite(self, tuple(taken), verdict.flags, tuple(taken), True, "shuffle",
+                              reasons=tuple(reasons), head=head)
+
+    def aggregate(self, rewrite, parts, out, ctx) -> int:
+        raise ShellError("a shuffle stage runs through shuffle.run_stage, not an aggregator")
+
+
+#: The planner's rules with the shuffle first (it takes sort before the counting rewrite).
+SHUFFLE_RULES: tuple[rules.Rule, ...] = (ShuffleRule(), *rules.RULES)
+
+
+def spec_of(stage) -> ShuffleSpec:
+    """The `ShuffleSpec` of a planned stage whose last rewrite is the shuffle's."""
+    last = stage.last
+    before = tuple(c for r in stage.rewrites[:-1] for c in r.worker)
+    after = tuple(last.taken[1:])
+    return ShuffleSpec(before, last.taken[0], last.flags, after, last.head,
+                       stage.rewrites[0].primed)
+
+
+def run_stage(stage, url: str, out, *, shipped_env, executor, scratch_prefix: str, stage_index: int,
+              width: int, rerun) -> int:
+    """Run a planned shuffle stage over `url` into `out`; return its exit status.
+
+    `out` may be an `ObjectOutput` (an ``s3://`` output nobody has written yet): then the
+    parts become it by server-side copies and the coordinator reads none of them."""
+    spec = spec_of(stage)
+    result = run_shuffle(executor, url, spec, shipped_env, scratch_prefix, stage_index, width)
+    try:
+        if not result.clean:
+            # A command failed on some range or key range: run the stage once, as bash would.
+            return rerun(0)
+        target = out.take() if isinstance(out, ObjectOutput) and spec.head is None else None
+        if target is not None and all(p.url.startswith("s3://") for p in result.parts):
+            compose.concatenate([(p.url, p.size) for p in result.parts], target)
+        else:
+            if target is not None:
+                out.untake()
+            write_parts(result.parts, out, spec.head)
+        last = spec.commands()[-1]
+        return statuses.of(last).combine([p.statuses[-1] for p in result.parts])
+    finally:
+        for part in result.parts:
+            storage.delete(part.url)
+
+
+class ObjectOutput(io.RawIOBase):
+    """A pipeline's ``s3://`` (or other stored) output, opened on the first write — so a
+    shuffle that can build it server-side may `take` it instead. Closing it without a write
+    or a take stores an empty object, as ``> FILE`` creates an empty file."""
+
+    def __init__(self, url: str):
+        super().__init__()
+        self.url = url
+        self._writer = None
+        self._taken = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self._taken:
+            raise ShellError(f"{self.url}: written by a server-side copy already")
+        if self._writer is None:
+            self._writer = storage.open_write(self.url)
+        return self._writer.write(data)
+
+    def take(self) -> str | None:
+        """The URL to create directly, if nothing was written yet (else None)."""
+        if self._writer is not None:
+            return None
+        self._taken = True
+        return self.url
+
+    def untake(self) -> None:
+        self._taken = False
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if self._writer is not None:
+                self._writer.close()
+            elif not self._taken:
+                storage.put(self.url, b"")
+        finally:
+            super().close()
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+        super().close()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
