@@ -89,8 +89,8 @@ def choose(merged: Plan, shuffled: Plan, *, size: int | None, backend: str, widt
     fixed = width if width != "auto" else None
     has_parallel = any(isinstance(s, ParallelStage) for s in merged.stages)
     if size is None:
-        name = plan if plan != "auto" else ("shuffle" if _shuffles(shuffled) else "merge")
-        return Choice(name, fixed or concurrency, None, None)
+        # Nothing to predict from: today's plan (or the one asked for), at the given width.
+        return Choice("merge" if plan == "auto" else plan, fixed or concurrency, None, None)
     machine = costmodel.load_machine(env)
     if backend == "aws":
         target = costmodel.aws_backend(concurrency, memory_mb, arch)
@@ -116,8 +116,3 @@ def choose(merged: Plan, shuffled: Plan, *, size: int | None, backend: str, widt
         best = considered[0]
     return Choice(rule_set_of(best.plan), best.width, size, best, tuple(considered),
                   tuple(why))
-
-
-def _shuffles(shuffled: Plan) -> bool:
-    return any(isinstance(s, ParallelStage) and s.aggregator == "shuffle"
-               for s in shuffled.stages)
