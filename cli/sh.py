@@ -67,7 +67,7 @@ def _width(text: str):
 
 
 def run(args) -> int:
-    from lambdaflow.shell import Pipeline, ShellError
+    from lambdaflow.shell import Pipeline, ShellError, StageFailed
 
     pipeline = Pipeline(args.pipeline)
     plan = args.plan or ("auto" if args.width == "auto" else "merge")
@@ -108,6 +108,10 @@ def run(args) -> int:
             status = pipeline.run(ex, input=source, output=args.output, width=width,
                                   scratch=args.scratch, plan=plan, max_cost=args.max_cost)
         return _flushed(status)
+    except StageFailed as exc:
+        # lambdaflow's own failure (storage, a worker): whatever was printed is incomplete.
+        print(f"lambdaflow: error: {exc}; the output is incomplete", file=sys.stderr)
+        return StageFailed.EXIT_STATUS
     except BrokenPipeError:
         # Whoever read our stdout stopped (| head): bash's last command would die of
         # SIGPIPE, quietly, with status 141.

@@ -26,10 +26,24 @@ _EXPORTS = {
     "MissingModule": "lambdaflow.errors",
     "DeployError": "lambdaflow.errors",
     "ProtocolMismatch": "lambdaflow.errors",
+    "ProtocolError": "lambdaflow.errors",
+    "SignatureMismatch": "lambdaflow.errors",
     "RemoteError": "lambdaflow.errors",
     "SerializationError": "lambdaflow.errors",
     "ConfigError": "lambdaflow.errors",
     "split": "lambdaflow.storage",
+    # Ray-style tasks (lambdaflow.session): import lambdaflow as lf; @lf.remote; lf.get(ref)…
+    "remote": "lambdaflow.session",
+    "get": "lambdaflow.session",
+    "put": "lambdaflow.session",
+    "wait": "lambdaflow.session",
+    "cancel": "lambdaflow.session",
+    "init": "lambdaflow.session",
+    "shutdown": "lambdaflow.session",
+    "is_initialized": "lambdaflow.session",
+    "RemoteFunction": "lambdaflow.session",
+    "GetTimeoutError": "lambdaflow.session",
+    "ObjectRef": "lambdaflow.objects",
 }
 
 __all__ = sorted(_EXPORTS)

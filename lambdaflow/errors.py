@@ -87,8 +87,25 @@ class MissingModule(FunctionError, ModuleNotFoundError):
         return rebuild_exception, (type(self), self.args, dict(self.__dict__, name=self.name))
 
 
-class ProtocolMismatch(TaskError):
+class ProtocolError(TaskError):
+    """What came back over the wire is not what lambdaflow sent or expects: a response of the
+    wrong shape, for another task or wire version, naming a URL outside the job's spill prefix,
+    or a stored payload whose signature does not match. The message names the problem; nothing
+    in the offending payload was unpickled."""
+
+
+class ProtocolMismatch(ProtocolError):
     """Client and agent disagree on the wire version or the Python minor version."""
+
+
+class SignatureMismatch(ProtocolError):
+    """A signed payload read from storage does not carry the job key's HMAC over its bytes and
+    its URL: it was changed, truncated, moved from another URL, or written by someone without
+    the key. `url` names the object; it was not unpickled (`lambdaflow.agent.signing`)."""
+
+    def __init__(self, message: str, *, task_id: str | None = None, url: str = ""):
+        self.url = url
+        super().__init__(message, task_id=task_id)
 
 
 class RemoteError(TaskError):

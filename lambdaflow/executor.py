@@ -33,18 +33,21 @@ from concurrent.futures import Executor, Future
 from functools import partial
 
 from lambdaflow import _shipping, pricing
+from lambdaflow import response as wire_response
 from lambdaflow import timeline as _timeline
 from lambdaflow.progress import Progress, ProgressConfig
 from lambdaflow.agent import tasks, wire
-from lambdaflow.backends import backend_class
+from lambdaflow.agent.signing import JobKey
+from lambdaflow.backends import Backend, backend_class
 from lambdaflow.config import ExecutorConfig
 from lambdaflow.errors import (
     ConfigError,
-    LambdaflowError,
+    ProtocolError,
     ProtocolMismatch,
     RemoteError,
     RemoteTraceback,
     SerializationError,
+    SignatureMismatch,
     TaskTimeout,
     WorkerCrashed,
 )
@@ -142,7 +145,8 @@ class LambdaExecutor(Executor):
         max_workers: tasks in flight at once (default: CPU count locally, 64 on Lambda).
         function: the Lambda function to run on (see ``lambdaflow create``); selects the aws
             backend.
-        backend: ``"local"`` or ``"aws"``, to choose explicitly.
+        backend: ``"local"`` or ``"aws"``, to choose explicitly; or a `Backend` instance to
+            drive a transport built elsewhere (nested Ray-style tasks reach their parent so).
         timeout: seconds a task may run before it is stopped and fails with `TaskTimeout`.
         retries: extra attempts for a task whose worker crashed or timed out.
         serializer: ``"cloudpickle"`` (default) or ``"dill"`` for what cloudpickle cannot ship.
@@ -156,25 +160,36 @@ class LambdaExecutor(Executor):
         progress: draw a progress line on stderr (tasks done/total, running, failed, elapsed,
             cost so far on Lambda): True, False, or None (default) for "when stderr is a
             terminal, no CI variable is set and the job has run over 1 s".
+        job_key: the signing key (default: a new one); executors whose tasks read each other's
+            stored objects share one (`lambdaflow.session` does).
     """
 
     def __init__(self, max_workers: int | None = None, *, function: str | None = None,
-                 backend: str | None = None, timeout: float | None = None, retries: int = 0,
+                 backend: str | Backend | None = None, timeout: float | None = None,
+                 retries: int = 0,
                  serializer: str = "cloudpickle", spill_url: str | None = None,
                  keep_spill: bool = False, memory_mb: int | None = None,
                  echo_output: bool = True, prices: pricing.Prices = pricing.DEFAULT_PRICES,
-                 progress: bool | None = None):
+                 progress: bool | None = None, job_key: JobKey | None = None):
+        given = backend if isinstance(backend, Backend) else None
         self.config = ExecutorConfig.build(
-            backend=backend, function=function, max_workers=max_workers, timeout=timeout,
+            backend=None if given else backend, function=function, max_workers=max_workers,
+            timeout=timeout,
             retries=retries, serializer=serializer, spill_url=spill_url, keep_spill=keep_spill,
             memory_mb=memory_mb, echo_output=echo_output)
-        self._backend = _make_backend(self.config)
+        self._backend = given or _make_backend(self.config)
         self._serializer = wire.serializer_module(self.config.serializer)
         self.job_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        # Signs every pickle this job puts in storage; it travels only inside events.
+        self._job_key = job_key or JobKey.new()
+        self._job_key_text = self._job_key.text
         self._counter = itertools.count()
         self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._idle = threading.Semaphore(0)
+        # Tasks on the backend at once. Dispatchers alone never exceed it; it is a semaphore so
+        # that a worker blocked on its nested tasks can lend its slot to them (_lend_slot).
+        self._slots = threading.Semaphore(self.config.max_workers)
         self._lock = threading.Lock()
         self._shutdown = False
         self._spill_prefix: str | None = None
@@ -248,6 +263,19 @@ class LambdaExecutor(Executor):
         """The transport in use (a `lambdaflow.backends.Backend`)."""
         return self._backend
 
+    def storage_prefix(self) -> str | None:
+        """This job's prefix in spill storage (made on first use; deleted at shutdown unless
+        `keep_spill`), or None when there is none (the aws backend without `spill_url`)."""
+        if self.config.spill_url is None and self.config.backend != "local":
+            return None
+        return self._spill_prefix_or_raise(0)
+
+    @property
+    def job_key(self) -> JobKey:
+        """This job's signing key (`lambdaflow.agent.signing`): sign what you put in storage
+        for its tasks with it. Workers get it in each event (`handler.current_job_key()`)."""
+        return self._job_key
+
     def stats(self) -> dict:
         """A summary of the job so far: task counts, durations, bytes, workers, cold starts,
         and its Lambda usage: `gb_seconds`, `requests`, `cost_usd` (at the executor's
@@ -310,6 +338,21 @@ class LambdaExecutor(Executor):
                 self._spill_prefix = f"{root.rstrip('/')}/{self.job_id}"
             return self._spill_prefix
 
+    # -- hooks for nested tasks (lambdaflow.nested): events from inside a running task ------
+
+    def _invoke_nested(self, event: dict) -> dict:
+        """Run an event a task sent from its worker, in one of this executor's slots."""
+        with self._slots:
+            return self._backend.invoke(event, timeout=self.config.timeout)
+
+    def _lend_slot(self) -> None:
+        """A running task waits for its nested tasks: its slot may run them meanwhile."""
+        self._slots.release()
+
+    def _reclaim_slot(self) -> None:
+        """The waiting task goes on: take a slot back (waits until one is free)."""
+        self._slots.acquire()
+
     def _adjust_thread_count(self) -> None:
         # Called with the lock held. An idle dispatcher will pick the item up; otherwise start one.
         if self._idle.acquire(blocking=False):
@@ -364,13 +407,12 @@ class LambdaExecutor(Executor):
             "serializer": self.config.serializer,
             "spill_url": None,
             "inline_limit": self._backend.inline_limit,
+            "job_key": self._job_key_text,
         }
         if self._needs_spill(item.future.stats.task_bytes):
             # Callables are small; what makes a task big is nearly always its arguments.
-            from lambdaflow import storage
-
-            url = f"{self._spill_prefix}/{item.task_id.replace('/', '-')}.args"
-            storage.put(url, item.args)
+            url = wire.spill_object_url(self._spill_prefix, item.task_id, "args")
+            self._job_key.put(url, item.args)
             event["fn"], event["args_url"] = item.fn, url
             item.future.stats.spilled = True
         else:
@@ -385,7 +427,11 @@ class LambdaExecutor(Executor):
 
     def _outcome(self, response: dict, stats: TaskStats):
         """Turn a response into the task's result, or raise the exception its future should
-        carry."""
+        carry. The response is checked against what was sent before any of it is used."""
+        spill_prefix = self._spill_prefix
+        result_url = (None if spill_prefix is None else
+                      wire.spill_object_url(spill_prefix, stats.task_id, "result"))
+        wire_response.check(response, task_id=stats.task_id, result_url=result_url)
         worker_stats = response.get("stats") or {}
         get = worker_stats.get
         stats.started, stats.finished, stats.worker = get("started"), get("finished"), get("worker")
@@ -400,23 +446,36 @@ class LambdaExecutor(Executor):
         status = response.get("status")
         if status == "ok":
             return self._result(response, stats)
-        error = response.get("error") or {}
+        error = response["error"]
         if status == "protocol_error":
-            raise ProtocolMismatch(error.get("message", "protocol mismatch"), task_id=stats.task_id)
-        if status != "error":
-            raise LambdaflowError(f"malformed response for task {stats.task_id}: "
-                                  f"status={status!r}")
+            if error["type"] == "SignatureMismatch":
+                raise SignatureMismatch(error["message"], task_id=stats.task_id, url=(
+                    wire.spill_object_url(spill_prefix, stats.task_id, "args")
+                    if spill_prefix else ""))
+            raise ProtocolMismatch(error["message"], task_id=stats.task_id)
         raise self._user_exception(error, stats.task_id)
 
     def _result(self, response: dict, stats: TaskStats):
         if "result_url" in response:
+            # `check` made sure this is the task's own result URL in the job's spill prefix.
             from lambdaflow import storage
 
-            data = storage.get(response["result_url"])
-            storage.delete(response["result_url"])
+            url = response["result_url"]
+            try:
+                data = self._job_key.get(url)
+            except SignatureMismatch as exc:
+                raise SignatureMismatch(str(exc), task_id=stats.task_id, url=url) from None
+            finally:
+                storage.delete(url)
             stats.spilled = True
+            wire_response.check_size(data, response["stats"], stats.task_id, f"at {url}")
         else:
-            data = wire.b64decode(response["result"])
+            try:
+                data = wire.b64decode(response["result"])
+            except ValueError:  # binascii.Error
+                raise ProtocolError("the worker's inline result is not valid base64; it was "
+                                    "not unpickled", task_id=stats.task_id) from None
+            wire_response.check_size(data, response["stats"], stats.task_id, "inline")
         try:
             return self._serializer.loads(data)
         except Exception as exc:
@@ -469,7 +528,8 @@ def _dispatch(executor_ref, work_queue) -> None:
             item.future.set_exception(RuntimeError("the executor was garbage-collected"))
             return
         if item.future.set_running_or_notify_cancel():
-            executor._run(item)
+            with executor._slots:
+                executor._run(item)
         else:
             executor._totals.cancelled()
         executor._idle.release()

@@ -14,8 +14,10 @@ import time
 
 from lambdaflow.agent import wire
 from lambdaflow.agent.capture import OutputCapture
+from lambdaflow.agent.signing import JobKey
+from lambdaflow.errors import SignatureMismatch
 
-_state = {"cold": True, "capture": None, "callables": {}}
+_state = {"cold": True, "capture": None, "callables": {}, "job_key": None}
 _CALLABLE_CACHE_SIZE = 64
 
 
@@ -28,8 +30,15 @@ def set_output_passthrough(enabled: bool) -> None:
     _state["capture"] = OutputCapture(passthrough=enabled)
 
 
+def current_job_key() -> JobKey | None:
+    """The signing key of the job whose task this worker is running (None outside a task):
+    what a task signs its own stored pickles with, so that the client can verify them."""
+    text = _state["job_key"]
+    return JobKey.from_text(text) if text else None
+
+
 def handler(event: dict, context=None) -> dict:
-    """Run the task in `event` (wire format v1) and return the response dict."""
+    """Run the task in `event` (wire format, docs/ARCHITECTURE.md) and return the response."""
     started = time.time()
     cold, _state["cold"] = _state["cold"], False
     task_id = event.get("task_id") if isinstance(event, dict) else None
@@ -43,11 +52,14 @@ def handler(event: dict, context=None) -> dict:
     capture = _state["capture"] or OutputCapture()
     _state["capture"] = capture
     task_bytes = result_bytes = 0
+    _state["job_key"] = event.get("job_key")
+    loaded = False
     with capture:
         try:
             serializer = wire.serializer_module(event.get("serializer", "cloudpickle"))
+            args_bytes = _load_args(event)  # verified before anything is unpickled
+            loaded = True
             fn = _load_callable(event["fn"], serializer)
-            args_bytes = _load_args(event)
             task_bytes = len(event["fn"]) * 3 // 4 + len(args_bytes)
             args, kwargs = serializer.loads(args_bytes)
             result = fn(*args, **kwargs)
@@ -55,7 +67,13 @@ def handler(event: dict, context=None) -> dict:
             result_bytes = len(pickled)
             response.update(status="ok", **_encode_result(pickled, event))
         except BaseException as exc:  # noqa: BLE001 — user code may raise anything; report it all
-            response.update(status="error", error=_encode_error(exc, event))
+            if not loaded and isinstance(exc, SignatureMismatch):
+                # A tampered payload is refused as the protocol's failure, not as the task's.
+                response.update(status="protocol_error",
+                                error=_error_fields(str(exc), "SignatureMismatch"))
+            else:
+                response.update(status="error", error=_encode_error(exc, event))
+    _state["job_key"] = None
     if capture.broken:
         # The result, if any, is dropped: a task that wrecked the worker's stdio did not run
         # the way its author meant, and the worker's next task must not inherit the damage.
@@ -113,9 +131,7 @@ def _load_callable(encoded: str, serializer):
 def _load_args(event: dict) -> bytes:
     if "args" in event:
         return wire.b64decode(event["args"])
-    from lambdaflow import storage  # only spilled tasks need storage (and maybe boto3)
-
-    return storage.get(event["args_url"])
+    return JobKey.from_text(event["job_key"]).get(event["args_url"])
 
 
 def _encode_result(pickled: bytes, event: dict) -> dict:
@@ -130,11 +146,8 @@ def _encode_result(pickled: bytes, event: dict) -> dict:
             f"the result is {len(pickled) / 1e6:.1f} MB, over the backend's inline limit of "
             f"{limit / 1e6:.1f} MB, and no spill storage is configured; pass "
             f"spill_url='s3://bucket/prefix' to the executor (or set LAMBDAFLOW_SPILL_URL)")
-    from lambdaflow import storage
-
-    url = spill_url.rstrip("/") + "/" + event["task_id"].replace("/", "-") + ".result"
-    storage.put(url, pickled)
-    return {"result_url": url}
+    url = wire.spill_object_url(spill_url, event["task_id"], "result")
+    return {"result_url": JobKey.from_text(event["job_key"]).put(url, pickled)}
 
 
 def _encode_error(exc: BaseException, event: dict) -> dict:

@@ -10,7 +10,8 @@ import importlib
 import pickle
 import sys
 
-WIRE_VERSION = 1
+#: 2: events carry `job_key`, and pickles in storage are signed (`lambdaflow.agent.signing`).
+WIRE_VERSION = 2
 PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 SERIALIZERS = ("cloudpickle", "dill")
 
@@ -45,6 +46,12 @@ def _is_plain_call(obj) -> bool:
     return (type(obj) is tuple and len(obj) == 2 and type(obj[0]) is tuple
             and type(obj[1]) is dict and not obj[1]
             and all(type(arg) in _PLAIN_TYPES for arg in obj[0]))
+
+
+def spill_object_url(spill_prefix: str, task_id: str, kind: str) -> str:
+    """Where a task's spilled ``"args"`` or ``"result"`` lives under the job's spill prefix;
+    the client accepts a `result_url` only if it is exactly this."""
+    return f"{spill_prefix.rstrip('/')}/{task_id.replace('/', '-')}.{kind}"
 
 
 def b64encode(data: bytes) -> str:

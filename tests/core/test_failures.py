@@ -180,8 +180,9 @@ def test_python_version_mismatch_names_both_sides(monkeypatch):
 def test_wire_version_mismatch_names_both_sides(monkeypatch):
     import lambdaflow.executor
 
+    agent_version = lambdaflow.executor.wire.WIRE_VERSION  # the workers are not patched
     monkeypatch.setattr(lambdaflow.executor.wire, "WIRE_VERSION", 99)
     with LambdaExecutor(1) as ex:
         with pytest.raises(ProtocolMismatch, match="client speaks version 99, this agent speaks "
-                                                   "version 1"):
+                                                   f"version {agent_version}"):
             ex.submit(pow, 2, 2).result(timeout=30)

@@ -175,10 +175,19 @@ def test_create_without_role_makes_one_role_and_reuses_it(moto_iam, local_lambda
     assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
     attached = client.list_attached_role_policies(RoleName=iam.ROLE_NAME)["AttachedPolicies"]
     assert [p["PolicyArn"] for p in attached] == [iam.BASIC_EXECUTION_POLICY]
-    assert client.list_role_policies(RoleName=iam.ROLE_NAME)["PolicyNames"] == [
-        iam.S3_POLICY_NAME]
+    assert sorted(client.list_role_policies(RoleName=iam.ROLE_NAME)["PolicyNames"]) == [
+        iam.INVOKE_POLICY_NAME, iam.S3_POLICY_NAME]
+    invoke = client.get_role_policy(RoleName=iam.ROLE_NAME,
+                                    PolicyName=iam.INVOKE_POLICY_NAME)["PolicyDocument"]
+    invoke = json.loads(invoke) if isinstance(invoke, str) else invoke
+    assert invoke["Statement"][0]["Action"] == ["lambda:InvokeFunction",
+                                                "lambda:GetFunctionConfiguration"]
+    # A role made before nested tasks existed gains the policy at the next create.
+    client.delete_role_policy(RoleName=iam.ROLE_NAME, PolicyName=iam.INVOKE_POLICY_NAME)
 
     assert iam.ensure_role() == (role["Arn"], False)   # the next create reuses it
+    assert iam.INVOKE_POLICY_NAME in client.list_role_policies(
+        RoleName=iam.ROLE_NAME)["PolicyNames"]
     assert run_cli(capsys, "create", "no-role-b")[0] == 0
     config = functions.lambda_client().get_function_configuration(FunctionName="no-role-b")
     assert config["Role"] == role["Arn"]
