@@ -239,11 +239,11 @@ class Session:
         from lambdaflow.nested import ParentBackend
 
         channel = ParentBackend(ctx.parent, ctx.key, ctx.inline_limit)
-        channel.lend(ctx.key)
+        lent = channel.lend(ctx.key)
         try:
             yield
         finally:
-            channel.reclaim(ctx.key)
+            channel.reclaim(lent)
 
     def close(self) -> None:
         with self._lock:
