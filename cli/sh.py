@@ -33,7 +33,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from lambdaflow import LambdaExecutor
-    from lambdaflow.shell import Pipeline, ShellError
+    from lambdaflow.shell import Pipeline, ShellError, StageFailed
 
     pipeline = Pipeline(args.pipeline)
     if args.explain:
@@ -52,6 +52,10 @@ def run(args) -> int:
             status = pipeline.run(ex, input=source, output=args.output, width=args.width,
                                   scratch=args.scratch)
             sys.stdout.flush()
+        except StageFailed as exc:
+            # lambdaflow's own failure (storage, a worker): whatever was printed is incomplete.
+            print(f"lambdaflow: error: {exc}; the output is incomplete", file=sys.stderr)
+            return StageFailed.EXIT_STATUS
         except BrokenPipeError:
             # Whoever read our stdout stopped (| head): bash's last command would die of
             # SIGPIPE, quietly, with status 141.

@@ -28,13 +28,15 @@ import threading
 import time
 import types
 import uuid
+import warnings
 import weakref
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, InvalidStateError
 from functools import partial
 
-from lambdaflow import _shipping, pricing
+from lambdaflow import _cancel, _shipping, pricing
 from lambdaflow import response as wire_response
 from lambdaflow import timeline as _timeline
+from lambdaflow.liveoutput import TaskEcho
 from lambdaflow.progress import Progress, ProgressConfig
 from lambdaflow.agent import tasks, wire
 from lambdaflow.agent.signing import JobKey
@@ -136,6 +138,11 @@ class _WorkItem:
     task_id: str
     fn: str  # the pickled callable, base64: the same string for every call of a function
     args: bytes  # the pickled (args, kwargs)
+    # Keeps the executor alive while its work is queued or running, as the stdlib's work items
+    # do through their futures' owner: work submitted and then left runs (dispatchers hold the
+    # executor only weakly, so an executor with no work left can be collected).
+    owner: "LambdaExecutor | None" = None
+    checkpoint: str | None = None  # the task's hash, when the job keeps checkpoints
 
 
 class LambdaExecutor(Executor):
@@ -162,6 +169,11 @@ class LambdaExecutor(Executor):
             terminal, no CI variable is set and the job has run over 1 s".
         job_key: the signing key (default: a new one); executors whose tasks read each other's
             stored objects share one (`lambdaflow.session` does).
+        job_id: name this job (default: a new timestamped id); with `checkpoint_url`, the name
+            under which a rerun finds this run's results.
+        checkpoint_url: storage prefix (``s3://…`` or a path) where each finished task's
+            result is stored, signed; a rerun with the same `job_id` reuses them and runs only
+            the tasks without one (`lambdaflow.checkpoint`; `stats()["reused"]`).
     """
 
     def __init__(self, max_workers: int | None = None, *, function: str | None = None,
@@ -170,16 +182,20 @@ class LambdaExecutor(Executor):
                  serializer: str = "cloudpickle", spill_url: str | None = None,
                  keep_spill: bool = False, memory_mb: int | None = None,
                  echo_output: bool = True, prices: pricing.Prices = pricing.DEFAULT_PRICES,
-                 progress: bool | None = None, job_key: JobKey | None = None):
+                 progress: bool | None = None, job_key: JobKey | None = None,
+                 job_id: str | None = None, checkpoint_url: str | None = None):
         given = backend if isinstance(backend, Backend) else None
         self.config = ExecutorConfig.build(
             backend=None if given else backend, function=function, max_workers=max_workers,
             timeout=timeout,
             retries=retries, serializer=serializer, spill_url=spill_url, keep_spill=keep_spill,
             memory_mb=memory_mb, echo_output=echo_output)
-        self._backend = given or _make_backend(self.config)
+        # The local backend hands over task output as it is printed; Lambda only in responses.
+        self._live_echo = TaskEcho() if self.config.echo_output else None
+        self._backend = given or _make_backend(self.config, self._live_echo)
         self._serializer = wire.serializer_module(self.config.serializer)
-        self.job_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        self.job_id = job_id or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        self._checkpoints = _checkpoint_store(checkpoint_url, job_id)
         # Signs every pickle this job puts in storage; it travels only inside events.
         self._job_key = job_key or JobKey.new()
         self._job_key_text = self._job_key.text
@@ -198,12 +214,21 @@ class LambdaExecutor(Executor):
         self._prices = prices
         self._timeline = _timeline.Timeline(arch=self._backend.architecture,
                                             estimate_memory_mb=self.config.memory_mb)
-        self._progress = Progress(self.stats, ProgressConfig.build(progress),
+        self._progress = Progress(_weak_stats(self), ProgressConfig.build(progress),
                                   max_workers=self.config.max_workers,
                                   show_cost=self.config.backend == "aws")
+        if self._live_echo is not None:
+            self._live_echo.around = self._progress.output
         self._fn_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._running: set[Future] = set()  # futures dequeued by a dispatcher, not yet settled
+        self._stopping = False  # kill() or shutdown(cancel_futures=True) began
         self._created = time.time()
         _live_executors.add(self)
+        # Dropped without shutdown(): wake the dispatchers so they exit, and release the
+        # workers; at interpreter exit the atexit hook below does the shutting down instead.
+        self._finalizer = weakref.finalize(self, _abandon, self._queue, self._threads,
+                                           self._backend)
+        self._finalizer.atexit = False
 
     # -- the Executor API ---------------------------------------------------------------------
 
@@ -227,7 +252,10 @@ class LambdaExecutor(Executor):
             future.task_id = task_id
             future.stats = TaskStats(task_id, time.time(), size)
             self._totals.submitted(future.stats)
-            self._queue.put(_WorkItem(future, task_id, fn_text, args_bytes))
+            self._queue.put(_WorkItem(
+                future, task_id, fn_text, args_bytes, self,
+                None if self._checkpoints is None else
+                self._checkpoints.task_hash(self.config.serializer, fn_text, args_bytes)))
             self._adjust_thread_count()
         self._progress.start()
         return future
@@ -243,6 +271,11 @@ class LambdaExecutor(Executor):
         return itertools.chain.from_iterable(results)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """As `Executor.shutdown`, except that `cancel_futures=True` also stops running tasks:
+        their futures end cancelled (see `kill`)."""
+        self._shutdown_now(wait, cancel_futures)
+
+    def _shutdown_now(self, wait: bool, cancel_futures: bool) -> int:
         with self._lock:
             if self._shutdown and not cancel_futures:
                 threads = list(self._threads)
@@ -253,12 +286,33 @@ class LambdaExecutor(Executor):
                 for _ in self._threads:
                     self._queue.put(None)
                 threads = list(self._threads)
-        if wait:
+        left_running = self._stop_running() if cancel_futures else 0
+        if wait and not left_running:
             for thread in threads:
                 thread.join()
             self._release()
         else:
+            # Dispatchers blocked on invocations nobody can stop (Lambda) are not waited for.
             threading.Thread(target=self._release_after, args=(threads,), daemon=True).start()
+        return left_running
+
+    def kill(self) -> int:
+        """Stop now: cancel queued tasks, stop running ones, release the workers.
+
+        Running tasks' futures end cancelled (`cancelled()` is true). On the local backend
+        their workers' process groups are killed at once, and `kill` returns once they are
+        reaped. Lambda cannot stop an invocation: the client stops waiting, warns, and returns
+        how many invocations are still running (billed until they end, at most the function's
+        timeout). Ctrl-C inside ``with LambdaExecutor()``, or at interpreter exit, calls this.
+        """
+        return self._shutdown_now(True, True)
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.kill()  # Ctrl-C: the caller wants out now, not after the running tasks
+        else:
+            self.shutdown(wait=True)
+        return False
 
     # -- lambdaflow extras ----------------------------------------------------------------------
 
@@ -293,6 +347,9 @@ class LambdaExecutor(Executor):
                        cost_usd=usage.cost(self._prices),
                        cost_basis="billed" if usage.measured else
                        f"estimated at {self._timeline.estimate_memory_mb} MB")
+        if self._checkpoints is not None:
+            summary.update(reused=self._checkpoints.reused,
+                           checkpoint_rejected=self._checkpoints.rejected)
         return summary
 
     def timeline(self, path=None) -> list:
@@ -368,6 +425,25 @@ class LambdaExecutor(Executor):
             thread.start()
             self._threads.append(thread)
 
+    def _stop_running(self) -> int:
+        """Cancel the running tasks' futures and stop their invocations; return how many the
+        backend could not stop (they run on)."""
+        # A dispatcher puts a future in _running before marking it running: each one found
+        # here is either still pending (cancel() works) or running. One dequeued just before
+        # this snapshot fails its invoke on the stopped backend and is cancelled then (_run).
+        self._stopping = True
+        cancelled = sum(future.cancel() or _cancel.cancel_running(future)
+                        for future in list(self._running))
+        if self._backend.stop_running() or not cancelled:
+            return 0
+        warnings.warn(
+            f"{cancelled} task(s) of job {self.job_id} are still running on the "
+            f"{self.config.backend} backend: lambdaflow stopped waiting for them, but "
+            f"{self.config.function or 'the function'}'s invocations cannot be stopped and run "
+            f"on, billed, until they end (at most the function's timeout)",
+            RuntimeWarning, stacklevel=3)
+        return cancelled
+
     def _cancel_queued(self) -> None:
         while True:
             try:
@@ -379,6 +455,8 @@ class LambdaExecutor(Executor):
 
     def _run(self, item: _WorkItem) -> None:
         """Run one work item to completion, setting its future. Never raises."""
+        if item.checkpoint is not None and self._reuse_checkpoint(item):
+            return
         future, stats = item.future, item.future.stats
         try:
             event = self._event(item)
@@ -388,20 +466,59 @@ class LambdaExecutor(Executor):
                     response = self._backend.invoke(event, timeout=self.config.timeout)
                     break
                 except _RETRYABLE:
-                    if stats.attempts > self.config.retries:
+                    if stats.attempts > self.config.retries or future.cancelled():
                         raise
             result = self._outcome(response, stats)
+            if item.checkpoint is not None:
+                self._save_checkpoint(item, result)
         except BaseException as exc:  # noqa: BLE001 — the future must learn every failure
+            if self._live_echo is not None:
+                self._live_echo.end(stats.task_id)
+            self._running.discard(future)
+            if future.cancelled() or (self._stopping and _cancel.cancel_running(future)):
+                self._totals.cancelled()  # stopped by kill(): its end is the cancellation
+                return
             stats.completed = time.time()
             self._totals.finished(stats, failed=True)
             self._timeline.add(stats, failed=True)
-            future.set_exception(exc)
+            _settle(future.set_exception, exc)
         else:
+            self._running.discard(future)
+            if future.cancelled():
+                self._totals.cancelled()
+                return
             # A task may return an exception object as its value: it stays a value.
             stats.completed = time.time()
             self._totals.finished(stats, failed=False)
             self._timeline.add(stats, failed=False)
-            future.set_result(result)
+            _settle(future.set_result, result)
+
+    def _reuse_checkpoint(self, item: _WorkItem) -> bool:
+        """Settle `item` from a stored result of an earlier run, if one verifies."""
+        future, stats = item.future, item.future.stats
+        try:
+            stored = self._checkpoints.load(item.checkpoint)
+            if stored is None:
+                return False
+            result = self._serializer.loads(stored)
+        except Exception as exc:  # noqa: BLE001 — unreadable storage or a stale pickle: rerun
+            warnings.warn(f"task {item.task_id}: its checkpoint could not be used ({exc}); "
+                          f"running it again", stacklevel=2)
+            return False
+        self._running.discard(future)
+        stats.completed = time.time()
+        self._totals.finished(stats, failed=False)
+        self._timeline.add(stats, failed=False, reused=True)
+        _settle(future.set_result, result)
+        return True
+
+    def _save_checkpoint(self, item: _WorkItem, result) -> None:
+        try:
+            self._checkpoints.save(item.checkpoint, wire.dumps(self._serializer, result))
+        except Exception as exc:  # noqa: BLE001 — the result stands; only a rerun loses it
+            warnings.warn(f"task {item.task_id}: its result could not be checkpointed "
+                          f"({type(exc).__name__}: {exc}); a rerun will run it again",
+                          stacklevel=2)
 
     def _event(self, item: _WorkItem) -> dict:
         event = {
@@ -443,6 +560,8 @@ class LambdaExecutor(Executor):
         stats.max_rss_kb = get("max_rss_kb")
         if unknown := worker_stats.keys() - _TASK_STATS_FIELDS:
             stats.extra.update({key: worker_stats[key] for key in unknown})
+        if self._live_echo is not None:
+            self._live_echo.end(stats.task_id)
         if self.config.echo_output and (response.get("stdout") or response.get("stderr")):
             with self._progress.output():
                 _echo(stats.task_id, response.get("stdout"), sys.stdout)
@@ -531,26 +650,70 @@ def _dispatch(executor_ref, work_queue) -> None:
         if executor is None:
             item.future.set_exception(RuntimeError("the executor was garbage-collected"))
             return
+        item.owner = None
+        executor._running.add(item.future)
         if item.future.set_running_or_notify_cancel():
             with executor._slots:
                 executor._run(item)
         else:
+            executor._running.discard(item.future)
             executor._totals.cancelled()
         # Drop the item before waiting for the next, as CPython's ThreadPoolExecutor does: an
         # idle thread must not keep the last future (and what it holds) alive.
         del item
         executor._idle.release()
-        del executor
+        # Hold nothing between items: the item's future holds its result, which must live
+        # only as long as the caller keeps the future.
+        del executor, item
 
 
-def _make_backend(config: ExecutorConfig):
+def _settle(setter, value) -> None:
+    try:
+        setter(value)
+    except InvalidStateError:
+        pass  # kill() cancelled the future while its task was finishing: cancelled it stays
+
+
+def _abandon(work_queue, threads, backend) -> None:
+    """An executor was garbage-collected without shutdown: let its dispatchers and workers go."""
+    for _ in list(threads):
+        work_queue.put(None)
+    backend.close()
+
+
+def _make_backend(config: ExecutorConfig, live_echo: TaskEcho | None):
     cls = backend_class(config.backend)
     if config.backend == "local":
-        return cls(max_workers=config.max_workers, memory_mb=config.memory_mb)
+        return cls(max_workers=config.max_workers, memory_mb=config.memory_mb,
+                   on_output=live_echo.write if live_echo is not None else None)
     if config.memory_mb is not None:
         raise ConfigError("memory_mb applies to the local backend; on Lambda the function's "
                           "memory is set with `lambdaflow create NAME --memory MB`")
     return cls(function=config.function, max_workers=config.max_workers, timeout=config.timeout)
+
+
+def _checkpoint_store(url: str | None, job_id: str | None):
+    if url is None:
+        return None
+    if job_id is None:
+        raise ConfigError("checkpoint_url needs job_id='name': the name under which a rerun "
+                          "finds the results this run stores")
+    from lambdaflow.checkpoint import CheckpointStore
+
+    return CheckpointStore(url, job_id)
+
+
+def _weak_stats(executor: LambdaExecutor):
+    """`executor.stats`, without the progress thread keeping the executor alive."""
+    ref = weakref.ref(executor)
+
+    def stats() -> dict:
+        live = ref()
+        if live is None:
+            raise RuntimeError("the executor was garbage-collected")
+        return live.stats()
+
+    return stats
 
 
 def _chunks(iterable, size: int):
@@ -593,8 +756,15 @@ _live_executors: "weakref.WeakSet[LambdaExecutor]" = weakref.WeakSet()
 
 @atexit.register
 def _shutdown_live_executors() -> None:
-    # Dispatcher threads are daemons, so the interpreter can exit without an explicit
-    # shutdown(); stop the workers and delete spilled data on the way out.
-    for executor in list(_live_executors):
-        executor.shutdown(wait=False, cancel_futures=True)
-        executor._backend.close()
+    # As the stdlib's executors do, work submitted and not cancelled finishes before the
+    # interpreter exits (dispatcher threads are daemons, so this join is ours to do) — unless
+    # the program is ending on Ctrl-C, or Ctrl-C comes during this wait: then stop everything.
+    executors = list(_live_executors)
+    try:
+        if isinstance(getattr(sys, "last_value", None), KeyboardInterrupt):
+            raise KeyboardInterrupt
+        for executor in executors:
+            executor.shutdown(wait=True)
+    except KeyboardInterrupt:
+        for executor in executors:
+            executor.kill()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -23,8 +24,9 @@ import time
 
 import lambdaflow
 from lambdaflow import process
-from lambdaflow.backends._frames import (CONTROL_REPLY, CONTROL_REQUEST, FORK, FRAME_HEADER, REAP,
-                                         decode_body, encode_body)
+from lambdaflow.backends._frames import (CONTROL_REPLY, CONTROL_REQUEST, FORK, FRAME_HEADER,
+                                         OUTPUT_STREAMS, REAP, decode_body, decode_output,
+                                         encode_body)
 from lambdaflow.backends.base import LAMBDA_SYNC_LIMIT, Backend
 from lambdaflow.errors import ConfigError, TaskTimeout, WorkerCrashed
 
@@ -132,7 +134,9 @@ class _ForkedProcess:
 class _Worker:
     """One worker process and its two pipes. Used by one dispatcher thread at a time."""
 
-    def __init__(self, server: _ForkServer, memory_mb: int | None):
+    def __init__(self, server: _ForkServer, memory_mb: int | None, on_output=None):
+        self._on_output = on_output
+        self._buffer = bytearray()
         request_r, self._request_w = os.pipe()
         self._response_r, response_w = os.pipe()
         try:
@@ -157,25 +161,35 @@ class _Worker:
             _write_all(self._request_w, FRAME_HEADER.pack(len(body), deadline) + body)
         except BrokenPipeError:
             raise self._crashed(task_id) from None
-        if timeout and not self._poll.poll(max(0.0, deadline - time.time()) * 1000):
-            self.stop()
-            raise TaskTimeout(f"the task ran past its {timeout:g} s timeout and its worker "
-                              f"(pid {self.proc.pid}) was stopped", task_id=task_id)
-        data = os.read(self._response_r, _READ_SIZE)
-        while len(data) < FRAME_HEADER.size:
-            more = os.read(self._response_r, _READ_SIZE)
+        while True:
+            marker, body = self._next_frame(task_id, timeout, deadline)
+            if marker >= 0:
+                return decode_body(body)
+            # What a task printed, as it printed it (possibly an earlier task's late output).
+            if self._on_output is not None:
+                self._on_output(OUTPUT_STREAMS.get(marker, "stderr"), *decode_output(body))
+
+    def _next_frame(self, task_id, timeout, deadline) -> tuple[float, bytes]:
+        """The next frame from the worker: (deadline field, body). Bytes past it stay in the
+        buffer: output frames may arrive back to back with the response."""
+        buffer = self._buffer
+        while True:
+            wanted = FRAME_HEADER.size
+            if len(buffer) >= FRAME_HEADER.size:
+                length, marker = FRAME_HEADER.unpack_from(buffer)
+                wanted += length
+                if len(buffer) >= wanted:
+                    body = bytes(buffer[FRAME_HEADER.size:wanted])
+                    del buffer[:wanted]
+                    return marker, body
+            if timeout and not self._poll.poll(max(0.0, deadline - time.time()) * 1000):
+                self.stop()
+                raise TaskTimeout(f"the task ran past its {timeout:g} s timeout and its worker "
+                                  f"(pid {self.proc.pid}) was stopped", task_id=task_id)
+            more = os.read(self._response_r, max(_READ_SIZE, wanted - len(buffer)))
             if not more:
                 raise self._crashed(task_id)
-            data += more
-        length, _ = FRAME_HEADER.unpack_from(data)
-        chunks, received = [data[FRAME_HEADER.size:]], len(data) - FRAME_HEADER.size
-        while received < length:
-            more = os.read(self._response_r, max(_READ_SIZE, length - received))
-            if not more:
-                raise self._crashed(task_id)
-            chunks.append(more)
-            received += len(more)
-        return decode_body(b"".join(chunks))
+            buffer += more
 
     def _crashed(self, task_id) -> WorkerCrashed:
         try:
@@ -188,6 +202,15 @@ class _Worker:
         self.stop()
         return WorkerCrashed(f"the worker (pid {self.proc.pid}) {how} while running the task",
                              task_id=task_id)
+
+    def kill_group(self) -> None:
+        """SIGKILL the worker's process group, leaving the reaping to the thread using it: that
+        thread sees end of file on the response pipe and reports the death as usual."""
+        if not self.proc.reaped:  # unreaped, the pid and group id cannot have been reused
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass  # the whole group is gone already
 
     def stop(self) -> None:
         """Kill the process and close the pipes. An idle worker holds nothing worth waiting for."""
@@ -203,15 +226,19 @@ class LocalBackend(Backend):
     """Runs events on up to `max_workers` persistent local worker processes.
 
     `memory_mb` caps each worker's address space (RLIMIT_AS), as Lambda's memory setting does.
+    What tasks print comes back as they print it: `on_output(stream, task_id, data)` is called
+    from `invoke`'s thread with "stdout" or "stderr" and raw bytes (None: dropped), and the
+    responses' `stdout`/`stderr` tails stay empty.
     """
 
     inline_limit = LAMBDA_SYNC_LIMIT
 
-    def __init__(self, *, max_workers: int, memory_mb: int | None = None):
+    def __init__(self, *, max_workers: int, memory_mb: int | None = None, on_output=None):
         if memory_mb is not None and memory_mb < 64:
             raise ConfigError(f"memory_mb={memory_mb} is too small for a Python worker; use >= 64")
         self.max_workers = max_workers
         self.memory_mb = memory_mb
+        self._on_output = on_output
         self._env = _worker_env()
         self._server: _ForkServer | None = None
         self._idle: list[_Worker] = []
@@ -219,6 +246,7 @@ class LocalBackend(Backend):
         self._starting = 0  # workers being forked outside the lock
         self._lock = threading.Lock()
         self._closed = False
+        self._stopped = False  # stop_running() was called: every invocation fails at once
 
     def invoke(self, event: dict, *, timeout: float | None) -> dict:
         worker = self._checkout(event.get("task_id"))
@@ -237,7 +265,7 @@ class LocalBackend(Backend):
 
     def _checkout(self, task_id) -> _Worker:
         with self._lock:
-            if self._closed:
+            if self._closed or self._stopped:
                 raise ConfigError("the local backend is closed")
             if self._idle:
                 worker = self._idle.pop()
@@ -254,18 +282,20 @@ class LocalBackend(Backend):
         with self._lock:  # in one step, so close() never sees the worker in neither count
             self._starting -= 1
             self._busy.add(worker)
+            if self._stopped:  # stop_running() came while it was forked: it runs nothing
+                worker.kill_group()
         return worker
 
     def _start_worker(self, task_id) -> _Worker:
         # Fork outside the lock: the first fork waits for the server to boot, and other
         # dispatchers must meanwhile be able to return their workers.
         try:
-            return _Worker(self._live_server(), self.memory_mb)
+            return _Worker(self._live_server(), self.memory_mb, self._on_output)
         except OSError:
             pass  # the server runs no user code: if it died, one new server gets one more try
         server = self._live_server()
         try:
-            return _Worker(server, self.memory_mb)
+            return _Worker(server, self.memory_mb, self._on_output)
         except OSError as exc:
             if not server.dead:
                 raise
@@ -299,6 +329,13 @@ class LocalBackend(Backend):
                 return
             server, self._server = self._server, None
         server.close()
+
+    def stop_running(self) -> bool:
+        with self._lock:  # under the lock, no busy worker is being checked in and stopped
+            self._stopped = True
+            for worker in self._busy:
+                worker.kill_group()
+        return True
 
     def close(self) -> None:
         with self._lock:

@@ -13,8 +13,9 @@ shell layer", and `Pipeline.explain` for what runs where.
 
 from lambdaflow.shell.aggregators import register as register_aggregator
 from lambdaflow.shell.config import ShellConfig
-from lambdaflow.shell.errors import AnnotationError, ShellError, UnsupportedConstruct
+from lambdaflow.shell.errors import AnnotationError, ShellError, StageFailed, UnsupportedConstruct
 from lambdaflow.shell.pipeline import Pipeline
 
-__all__ = ["AnnotationError", "Pipeline", "ShellConfig", "ShellError", "UnsupportedConstruct",
+__all__ = ["AnnotationError", "Pipeline", "ShellConfig", "ShellError", "StageFailed",
+           "UnsupportedConstruct",
            "register_aggregator"]

@@ -8,6 +8,7 @@ names (``sort -m``) local files, downloading only what is not local already.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -18,7 +19,10 @@ from typing import Iterator, Sequence
 from lambdaflow import storage
 from lambdaflow.storage.base import COPY_CHUNK
 from lambdaflow.storage.dispatch import scheme_of
+from lambdaflow.shell.errors import ShellError
 from lambdaflow.storage.local import to_path
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,30 @@ def scratch_space(base: str | None) -> Iterator[Scratch]:
     scratch = Scratch(f"{base.rstrip('/')}/run-{uuid.uuid4().hex[:12]}/")
     try:
         yield scratch
-    finally:
-        if tempdir is not None:
-            shutil.rmtree(tempdir, ignore_errors=True)
-        else:
-            storage.delete_prefix(scratch.prefix)
+    except BaseException:
+        # The run's own error is the one to report; a failed clean-up is only logged then.
+        try:
+            _remove(scratch, tempdir)
+        except OSError as exc:
+            _log.warning("could not remove the scratch data under %s: %s", scratch.prefix, exc)
+        raise
+    try:
+        _remove(scratch, tempdir)
+    except OSError as exc:
+        raise ShellError(f"could not remove the scratch data under {scratch.prefix}: {exc}; "
+                         "remove it by hand") from exc
+
+
+def _remove(scratch: Scratch, tempdir: str | None) -> None:
+    if tempdir is not None:
+        shutil.rmtree(tempdir)
+    elif is_local(scratch.prefix):
+        # The run's directory too, not only the files in it (a --scratch DIR stays as it was).
+        path = to_path(scratch.prefix)
+        if os.path.lexists(path):
+            shutil.rmtree(path)
+    else:
+        storage.delete_prefix(scratch.prefix)
 
 
 def absolute(url: str) -> str:

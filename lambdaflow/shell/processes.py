@@ -121,12 +121,18 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
         if procs[0].stdin is not None:
             target = _send if isinstance(source, FileSlice) else _feed
             args = (opened, source, procs[0].stdin) if target is _send else (source, procs[0].stdin)
-            feeder = threading.Thread(target=target, args=args, daemon=True)
+            feeder = _Feeder(target, args, procs)
             feeder.start()
         if procs[-1].stdout is not None:
             shutil.copyfileobj(procs[-1].stdout, sink, COPY_CHUNK)
             procs[-1].stdout.close()
         statuses = [_status(p.wait()) for p in procs]
+        if feeder is not None:
+            feeder.join()
+            if feeder.error is not None:
+                # The input could not be read to its end: what the commands printed is not
+                # their output for the whole input. Never a quiet end-of-file.
+                raise feeder.error
     finally:
         for p in procs:
             if p.poll() is None:
@@ -141,6 +147,25 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
             err_thread.join()
             os.close(err_read)
     return statuses
+
+
+class _Feeder(threading.Thread):
+    """Copies the chain's input into its first process; keeps the error that stopped it and
+    then kills the chain, so no command goes on to print output for a truncated input."""
+
+    def __init__(self, target, args, procs):
+        super().__init__(daemon=True)
+        self._target_fn, self._args, self._procs = target, args, procs
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn(*self._args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by run_chain's thread
+            self.error = exc
+            for p in self._procs:
+                if p.poll() is None:
+                    p.kill()
 
 
 def _copy(source, sink) -> None:

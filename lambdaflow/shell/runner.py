@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from concurrent.futures import Future
 from typing import BinaryIO
 
 from lambdaflow import storage
+from lambdaflow.errors import LambdaflowError
 from lambdaflow.shell import aggregators, worker
 from lambdaflow.shell.config import ShellConfig
+from lambdaflow.shell.errors import ShellError, StageFailed
 from lambdaflow.shell.locations import Scratch
 from lambdaflow.shell.plan import CoordinatorStage, ParallelStage, Plan
 from lambdaflow.shell.processes import Piped, run_chain
@@ -49,7 +52,7 @@ def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scr
         last = j == len(stages) - 1
         out_url = None if last else scratch.stage_output(j)
         target = contextlib.nullcontext(sink) if last else storage.open_write(out_url)
-        with target as out:
+        with _failures_named(k, commands), target as out:
             if parallel:
                 status = _run_parallel(plan, stage, k, current, out, scratch, executor, config)
             else:
@@ -75,6 +78,7 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
     job = stage.job()
     futures = [executor.submit(worker.run_range, r, job, plan.shipped_env, scratch.part(k, i))
                for i, r in enumerate(ranges)]
+    parts = [_named(f, k, stage.commands, i, ranges) for i, f in enumerate(futures)]
 
     def rerun(index: int) -> int:
         # The stage on the coordinator, from range `index` on (0: the whole stage, as bash
@@ -92,10 +96,53 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
             command=stage.merged, flags=stage.flags, shipped_env=plan.shipped_env,
             executor=executor, scratch=scratch, stage=k, fan_in=config.fan_in,
             stdin_size=stdin_size, status_commands=job.status_commands, rerun=rerun)
-        return stage.aggregate(futures, out, ctx)
+        return stage.aggregate(parts, out, ctx)
     finally:
         for f in futures:
             f.cancel()
         for f in futures:
             if f.done() and not f.cancelled() and f.exception() is None:
                 storage.delete(f.result().url)
+
+
+def _describe(k: int, commands) -> str:
+    return f"stage {k + 1} ({' | '.join(c.display() for c in commands)})"
+
+
+def _named(future: Future, k: int, commands, index: int, ranges) -> Future:
+    """`future`, whose failure (a storage error, a crashed or timed-out worker) becomes a
+    `StageFailed` naming the stage, the range and the cause."""
+    named: Future = Future()
+
+    def done(f: Future) -> None:
+        if f.cancelled():
+            named.cancel()
+            named.set_running_or_notify_cancel()
+            return
+        exc = f.exception()
+        if exc is None:
+            named.set_result(f.result())
+            return
+        r = ranges[index]
+        failure = StageFailed(
+            f"{_describe(k, commands)} failed on range {index + 1} of {len(ranges)} (bytes "
+            f"{r.start}-{r.end} of {r.url}): {type(exc).__name__}: {exc}")
+        failure.__cause__ = exc
+        named.set_exception(failure)
+
+    future.add_done_callback(done)
+    return named
+
+
+@contextlib.contextmanager
+def _failures_named(k: int, commands):
+    """Turn lambdaflow's own failures on the coordinator (reading or writing storage, a
+    failed merge task) into a `StageFailed` naming the stage; the pipeline's refusals
+    (`ShellError`) and a closed stdout (`BrokenPipeError`, bash's SIGPIPE) pass as they are."""
+    try:
+        yield
+    except (ShellError, BrokenPipeError):
+        raise
+    except (OSError, LambdaflowError) as exc:
+        raise StageFailed(f"{_describe(k, commands)} failed on the coordinator: "
+                          f"{type(exc).__name__}: {exc}") from exc

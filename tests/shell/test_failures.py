@@ -1,0 +1,109 @@
+"""No silent wrong answers: every failure of lambdaflow's own — a storage read that fails
+mid-range, a worker killed under its commands — fails the run with `StageFailed` (``lambdaflow
+sh``: status 125) and a message naming the stage, the range and the cause; never status 0
+with partial output."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lambdaflow import LambdaExecutor, storage
+from lambdaflow.shell import Pipeline, StageFailed
+
+from .conftest import ORACLE_ENV
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "storage"))
+from fault_proxy import FaultProxy  # noqa: E402
+
+DATA = b"".join(b"line %06d of the input\n" % i for i in range(50_000))
+
+
+@pytest.fixture
+def proxied_s3(s3_bucket, s3_server, monkeypatch):
+    """An input object, and boto3 pointed through the fault proxy for this test's executor."""
+    if s3_server is None:
+        pytest.skip("needs moto's server behind the proxy")
+    storage.put(f"{s3_bucket}/in.txt", DATA)
+    proxy = FaultProxy(s3_server).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
+    yield s3_bucket, proxy
+    proxy.stop()
+
+
+_403 = dict(status=403, code="AccessDenied", times=1)
+_500 = dict(status=500, code="InternalError", times=15)  # past every worker's retries
+_RESET = dict(cut_after=5000, times=20)                  # past every reader's resumes
+
+
+@pytest.mark.parametrize("text, fault", [
+    ("wc -l", _403), ("cat", _403), ("sort -r | head -n 2", _403),
+    ("wc -l", _500), ("cat", _RESET), ("sort -r | head -n 2", _RESET),
+], ids=["403-wc", "403-cat", "403-sort", "500-wc", "reset-cat", "reset-sort"])
+def test_a_failed_range_read_fails_the_run(text, fault, proxied_s3):
+    bucket, proxy = proxied_s3
+    fault = dict(fault)
+    times = fault.pop("times")
+    with LambdaExecutor(2) as ex:  # its workers see the proxy's endpoint
+        proxy.fail(times=times, method="GET", **fault)
+        out = io.BytesIO()
+        with pytest.raises(StageFailed) as info:
+            Pipeline(text, env=ORACLE_ENV).run(ex, input=f"{bucket}/in.txt", output=out,
+                                               width=3, scratch=f"{bucket}/scratch")
+    message = str(info.value)
+    assert message.startswith("stage 1 (") and "failed on" in message
+    assert ("PermissionError" in message) == (fault.get("status") == 403)
+    assert out.getvalue() != b"50000\n"
+
+
+@pytest.fixture
+def killer(tmp_path):
+    """A command that kills the worker running it, annotated stateless."""
+    script = tmp_path / "bin" / "killworker"
+    script.parent.mkdir()
+    script.write_text("#!/usr/bin/env python3\nimport os, signal, sys\n"
+                      "sys.stdin.buffer.read()\nos.kill(os.getppid(), signal.SIGKILL)\n")
+    script.chmod(0o755)
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "killworker.json").write_text(json.dumps({
+        "command": "killworker", "cases": [{"predicate": "default", "class": "stateless"}]}))
+    return str(script), str(tmp_path / "ann")
+
+
+def test_a_killed_worker_fails_the_run(killer, tmp_path):
+    script, annotations = killer
+    path = tmp_path / "in"
+    path.write_bytes(DATA)
+    with LambdaExecutor(2) as ex:
+        with pytest.raises(StageFailed, match=r"stage 1 \(.*killworker \| wc -l\) failed on range "
+                                              r"\d of 2 \(bytes \d+-\d+ of .*in\): WorkerCrashed"):
+            Pipeline(f"{script} | wc -l", env=ORACLE_ENV, annotation_path=[annotations]).run(
+                ex, input=str(path), output=io.BytesIO(), width=2)
+
+
+def test_cli_exits_125_naming_the_failure(proxied_s3):
+    bucket, proxy = proxied_s3
+    proxy.fail(times=1, method="GET", status=403, code="AccessDenied")
+    env = {**os.environ, "LC_ALL": "C"}  # boto3's variables as the fixtures set them
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli.main", "sh", "--width", "2", "-i", f"{bucket}/in.txt",
+         "--scratch", f"{bucket}/scratch", "wc -l"],
+        capture_output=True, env=env, timeout=120)
+    assert proc.returncode == 125, proc.stderr.decode()
+    assert proc.stdout == b""
+    assert b"lambdaflow: error: stage 1 (wc -l) failed on" in proc.stderr
+    assert b"the output is incomplete" in proc.stderr and b"Traceback" not in proc.stderr
+
+
+def test_a_scratch_directory_is_left_as_it_was(tmp_path, shell_executor):
+    path = tmp_path / "in"
+    path.write_bytes(DATA[:10000])
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    out = io.BytesIO()
+    assert Pipeline("sort -r | uniq -c", env=ORACLE_ENV).run(
+        shell_executor, input=str(path), output=out, width=3, scratch=str(scratch)) == 0
+    assert list(scratch.iterdir()) == []
