@@ -658,9 +658,6 @@ def _dispatch(executor_ref, work_queue) -> None:
         else:
             executor._running.discard(item.future)
             executor._totals.cancelled()
-        # Drop the item before waiting for the next, as CPython's ThreadPoolExecutor does: an
-        # idle thread must not keep the last future (and what it holds) alive.
-        del item
         executor._idle.release()
         # Hold nothing between items: the item's future holds its result, which must live
         # only as long as the caller keeps the future.
