@@ -213,7 +213,13 @@ class _Worker:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
-                pass  # the whole group is gone already
+                # No such group: gone already, or not made yet — the server answers the fork
+                # before the child's setsid(), and a worker that has not started a task has
+                # no children, so killing the process itself is enough.
+                try:
+                    os.kill(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
     def stop(self) -> None:
         """Kill the process and close the pipes. An idle worker holds nothing worth waiting for."""
