@@ -17,6 +17,7 @@ from lambdaflow.shell.locations import absolute, is_local, scratch_space
 from lambdaflow.shell.parse import parse
 from lambdaflow.shell.plan import Plan, make_plan
 from lambdaflow.shell.runner import run_plan
+from lambdaflow.storage.local import to_path
 
 
 class Pipeline:
@@ -93,17 +94,34 @@ class Pipeline:
             yield stream
             stream.flush()
             return
-        if plan.append:
-            if not is_local(plan.output):
-                raise ShellError(f">> {plan.output}: appending works on local files only")
-            with open(absolute(plan.output), "ab") as f:
+        if is_local(plan.output):
+            with _redirect(plan.output, plan.append) as f:
                 yield f
             return
+        if plan.append:
+            raise ShellError(f">> {plan.output}: appending works on local files only")
+        # An object store: the object appears, whole, only when the run ends without an error
+        # (a multipart upload is aborted otherwise), so a failed run leaves no partial object.
         with storage.open_write(plan.output) as f:
             yield f
 
 
 __all__ = ["Pipeline"]
+
+
+@contextlib.contextmanager
+def _redirect(url: str, append: bool):
+    """``> FILE`` / ``>> FILE`` as bash opens it, before anything runs: truncate (or append
+    to) the file in place, so a symlink is followed, the inode, mode, owner and links are kept,
+    a device or a FIFO is written into, and a missing directory fails as in bash."""
+    path = to_path(absolute(url))
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        raise ShellError(f"{path}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as f:
+        yield f
 
 
 def _check_remote_reachable(input_url: str | None, scratch: str | None) -> None:

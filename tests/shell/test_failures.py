@@ -4,7 +4,6 @@ sh``: status 125) and a message naming the stage, the range and the cause; never
 with partial output."""
 
 import io
-import json
 import os
 import subprocess
 import sys
@@ -59,24 +58,10 @@ def test_a_failed_range_read_fails_the_run(text, fault, proxied_s3):
     assert out.getvalue() != b"50000\n"
 
 
-@pytest.fixture
-def killer(tmp_path):
-    """A command that kills the worker running it, annotated stateless."""
-    script = tmp_path / "bin" / "killworker"
-    script.parent.mkdir()
-    script.write_text("#!/usr/bin/env python3\nimport os, signal, sys\n"
-                      "sys.stdin.buffer.read()\nos.kill(os.getppid(), signal.SIGKILL)\n")
-    script.chmod(0o755)
-    (tmp_path / "ann").mkdir()
-    (tmp_path / "ann" / "killworker.json").write_text(json.dumps({
-        "command": "killworker", "cases": [{"predicate": "default", "class": "stateless"}]}))
-    return str(script), str(tmp_path / "ann")
-
-
 def test_a_killed_worker_fails_the_run(killer, tmp_path):
     script, annotations = killer
     path = tmp_path / "in"
-    path.write_bytes(DATA)
+    path.write_bytes(DATA.replace(b"line", b"KILL"))
     with LambdaExecutor(2) as ex:
         with pytest.raises(StageFailed, match=r"stage 1 \(.*killworker \| wc -l\) failed on range "
                                               r"\d of 2 \(bytes \d+-\d+ of .*in\): WorkerCrashed"):
