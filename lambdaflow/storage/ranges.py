@@ -14,7 +14,7 @@ from lambdaflow.storage import partition
 class ByteRange:
     """Bytes ``[start, end)`` of the object at `url`, and the whole lines they own.
 
-    Small and picklable (three fields), so it is cheap to ship to a worker. A range owns every
+    Small and picklable (four fields), so it is cheap to ship to a worker. A range owns every
     line that starts inside it (see `lambdaflow.storage.partition`); ``lines()`` and ``open()``
     stream those lines with bounded memory, reading past `end` as far as the last line needs.
     """
@@ -22,6 +22,9 @@ class ByteRange:
     url: str
     start: int
     end: int
+    #: The object's content when it was split (`Storage.version`): every read of the range
+    #: checks it, so ranges of one split never mix two versions (None: unchecked).
+    version: str | None = None
 
     def __post_init__(self):
         if not 0 <= self.start <= self.end:
@@ -35,7 +38,7 @@ class ByteRange:
         a subprocess's stdin. Close it (or use ``with``) to release the connection."""
         storage = dispatch.backend(self.url)
         chunks = partition.owned_chunks(
-            lambda a, b: storage.open_range(self.url, a, b), self.start, self.end)
+            lambda a, b: storage.open_range(self.url, a, b, self.version), self.start, self.end)
         return io.BufferedReader(partition.OwnedReader(chunks), buffer_size=partition.CHUNK)
 
     def lines(self) -> Iterator[bytes]:
@@ -54,5 +57,5 @@ def split(url: str, n: int | None = None, chunk_size: int | None = None) -> list
     each (give exactly one). Reading every range's lines in order gives the object back byte
     for byte; an empty object gives one empty range."""
     partition.plan(0, n, chunk_size)  # reject bad arguments before touching storage
-    size = dispatch.size(url)
-    return [ByteRange(url, s, e) for s, e in partition.plan(size, n, chunk_size)]
+    size, version = dispatch.backend(url).version(url)
+    return [ByteRange(url, s, e, version) for s, e in partition.plan(size, n, chunk_size)]

@@ -4,6 +4,7 @@ sh``: status 125) and a message naming the stage, the range and the cause; never
 with partial output."""
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -92,3 +93,33 @@ def test_a_scratch_directory_is_left_as_it_was(tmp_path, shell_executor):
     assert Pipeline("sort -r | uniq -c", env=ORACLE_ENV).run(
         shell_executor, input=str(path), output=out, width=3, scratch=str(scratch)) == 0
     assert list(scratch.iterdir()) == []
+
+
+def test_an_input_overwritten_mid_run_fails_naming_it(tmp_path):
+    # Every range's command, unless another did it already, replaces the input with new
+    # content before it ends; the third range starts after one of them ended, so it must see
+    # a changed object and say so, never mix two versions.
+    path = tmp_path / "in"
+    path.write_bytes(DATA)
+    script = tmp_path / "bin" / "overwrite"
+    script.parent.mkdir()
+    script.write_text(
+        "#!/usr/bin/env python3\nimport os, sys\n"
+        f"path, marker = {str(path)!r}, {str(tmp_path / 'done')!r}\n"
+        "data = sys.stdin.buffer.read()\n"
+        "if not os.path.exists(marker):\n"
+        "    with open(path + '.new', 'wb') as f:\n"
+        "        f.write(b'other content\\n' * 80000)\n"
+        "    os.replace(path + '.new', path)\n"
+        "    open(marker, 'w').close()\n"
+        "sys.stdout.buffer.write(data)\n")
+    script.chmod(0o755)
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "overwrite.json").write_text(json.dumps({
+        "command": "overwrite", "cases": [{"predicate": "default", "class": "stateless"}]}))
+    with LambdaExecutor(2) as ex:
+        with pytest.raises(StageFailed, match=f"failed on range . of 3.*ObjectChanged.*changed "
+                                              f"after it was split.*{path}"):
+            Pipeline(f"{script} | wc -l", env=ORACLE_ENV,
+                     annotation_path=[str(tmp_path / "ann")]).run(
+                ex, input=str(path), output=io.BytesIO(), width=3)
