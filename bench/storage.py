@@ -9,7 +9,12 @@
    - baseline: plain boto3 ``get_object`` of the same object, body streamed;
    - reference: plain boto3 doing the same RANGES ranged GETs concurrently, which is the
      fair measure of lambdaflow's own overhead on moto (see the note printed below).
-2. Peak memory of streaming one range of a ``--local-gb`` local file, in a child process,
+2. Lines, against the same server (a ``--lines-mb`` object cut into RANGES ranges, read one
+   after the other): ``ByteRange.lines()`` and iterating ``ByteRange.open()``, against boto3
+   ranged GETs of exactly the same owned spans plus ``readlines()`` (target >= 0.9x).
+3. Local reads of one ``--local-read-mb`` range: ``ByteRange.read()``, ``open().read()`` and
+   ``lines()`` against ``seek`` + ``read`` of the same bytes (target: read within 1.1x).
+4. Peak memory of streaming one range of a ``--local-gb`` local file, in a child process,
    above that process's baseline after importing lambdaflow (target: <= 64 MB).
 
 The text comes from ../shared/data/gen_text.py, so figures from different days describe
@@ -74,6 +79,132 @@ def throughput(args, workdir: Path) -> None:
         with open(text, "rb") as data:
             url = storage.put("s3://bench/text.txt", data)
         measure_throughput(args, url, endpoint)
+        small = workdir / "lines.txt"
+        make_text(small, args.lines_mb)
+        with open(small, "rb") as data:
+            url = storage.put("s3://bench/lines.txt", data)
+        measure_lines(args, url)
+
+
+def owned_spans(url: str, ranges: int) -> list:
+    from lambdaflow import storage
+    from lambdaflow.storage import partition
+
+    opener = storage.backend(url).open_range
+    return [(r, partition.owned_bounds(lambda a, b: opener(url, a, b), r.start, r.end))
+            for r in storage.split(url, n=ranges)]
+
+
+def count(lines) -> int:
+    n = 0
+    for _ in lines:
+        n += 1
+    return n
+
+
+def measure_lines(args, url: str) -> None:
+    """lines() and open() iteration against boto3 ranged GETs of the same spans + readlines()."""
+    import io
+
+    from lambdaflow import storage
+    from lambdaflow.storage.s3 import parse
+
+    client = storage.backend(url).client
+    bucket, key = parse(url)
+    spans = owned_spans(url, args.ranges)
+    expected = storage.get(url).count(b"\n")
+
+    def lambdaflow_lines():
+        assert sum(count(r.lines()) for r, _ in spans) == expected
+
+    def lambdaflow_open():
+        total = 0
+        for r, _ in spans:
+            with r.open() as stream:
+                total += count(stream)
+        assert total == expected
+
+    def boto3_readlines():
+        total = 0
+        for _, (first, stop) in spans:
+            body = client.get_object(Bucket=bucket, Key=key,
+                                     Range=f"bytes={first}-{stop - 1}")["Body"]
+            total += count(io.BytesIO(body.read()).readlines())
+        assert total == expected
+
+    rounds = [lambdaflow_lines, lambdaflow_open, boto3_readlines]
+    for warm_up in rounds:
+        warm_up()
+    times = interleaved(rounds, args.repeat)
+    mb = storage.size(url) / (1 << 20)
+    base = times[boto3_readlines]
+    print(f"Lines of a {mb:.0f} MiB object in {args.ranges} ranges on moto, one range after the "
+          f"other, median of {args.repeat} interleaved:")
+    print(f"  boto3 ranged GETs + readlines()   {base:7.3f} s")
+    for fn, label in ((lambdaflow_lines, "ByteRange.lines()"),
+                      (lambdaflow_open, "iterating ByteRange.open()")):
+        print(f"  {label:32s}  {times[fn]:7.3f} s   {base / times[fn]:.2f}x  (target >= 0.9x)")
+
+
+def interleaved(rounds, repeat: int) -> dict:
+    """Median seconds of each function, run round-robin so background load hits all alike."""
+    times = {fn: [] for fn in rounds}
+    for _ in range(repeat):
+        for fn in rounds:
+            start = time.perf_counter()
+            fn()
+            times[fn].append(time.perf_counter() - start)
+    return {fn: statistics.median(t) for fn, t in times.items()}
+
+
+def local_reads(args, workdir: Path) -> None:
+    """ByteRange.read(), open().read() and lines() of one local range against seek + read."""
+    import io
+
+    from lambdaflow import storage
+    from lambdaflow.storage import partition
+
+    path = workdir / "local.txt"
+    make_text(path, args.local_read_mb)
+    size = path.stat().st_size
+    byte_range = storage.ByteRange(str(path), 1000, size - 1000)  # both boundary rules apply
+    opener = storage.backend(str(path)).open_range
+    first, stop = partition.owned_bounds(lambda a, b: opener(str(path), a, b),
+                                         byte_range.start, byte_range.end)
+
+    def seek_read():
+        with open(path, "rb") as f:
+            f.seek(first)
+            assert len(f.read(stop - first)) == stop - first
+
+    def range_read():
+        assert len(byte_range.read()) == stop - first
+
+    def open_read():
+        with byte_range.open() as stream:
+            assert len(stream.read()) == stop - first
+
+    def range_lines():
+        count(byte_range.lines())
+
+    def seek_readlines():
+        with open(path, "rb") as f:
+            f.seek(first)
+            count(io.BytesIO(f.read(stop - first)).readlines())
+
+    rounds = [seek_read, range_read, open_read, seek_readlines, range_lines]
+    for warm_up in rounds:
+        warm_up()
+    times = interleaved(rounds, args.repeat)
+    print(f"Local range of {(stop - first) / (1 << 20):.0f} MiB, median of {args.repeat} "
+          f"interleaved (page cache warm):")
+    print(f"  seek + read                 {times[seek_read]:7.3f} s")
+    for fn, label in ((range_read, "ByteRange.read()"), (open_read, "ByteRange.open().read()")):
+        print(f"  {label:26s}  {times[fn]:7.3f} s   {times[fn] / times[seek_read]:.2f}x the time "
+              f"(target <= 1.1x)")
+    print(f"  seek + read + readlines()   {times[seek_readlines]:7.3f} s")
+    print(f"  ByteRange.lines()           {times[range_lines]:7.3f} s   "
+          f"{times[range_lines] / times[seek_readlines]:.2f}x the time")
 
 
 def measure_throughput(args, url: str, where: str) -> None:
@@ -167,10 +298,18 @@ def main() -> None:
     parser.add_argument("--ranges", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--local-gb", type=float, default=1.0)
+    parser.add_argument("--lines-mb", type=int, default=12)
+    parser.add_argument("--local-read-mb", type=int, default=105)
+    parser.add_argument("--only", choices=("throughput", "local", "memory"),
+                        help="run one part (throughput includes the lines comparison)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lambdaflow-bench-") as tmp:
-        throughput(args, Path(tmp))
-        memory(args, Path(tmp))
+        if args.only in (None, "throughput"):
+            throughput(args, Path(tmp))
+        if args.only in (None, "local"):
+            local_reads(args, Path(tmp))
+        if args.only in (None, "memory"):
+            memory(args, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -28,11 +28,12 @@ import threading
 import time
 import types
 import uuid
+import warnings
 import weakref
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, InvalidStateError
 from functools import partial
 
-from lambdaflow import _shipping, pricing
+from lambdaflow import _cancel, _shipping, pricing
 from lambdaflow import response as wire_response
 from lambdaflow import timeline as _timeline
 from lambdaflow.progress import Progress, ProgressConfig
@@ -136,6 +137,10 @@ class _WorkItem:
     task_id: str
     fn: str  # the pickled callable, base64: the same string for every call of a function
     args: bytes  # the pickled (args, kwargs)
+    # Keeps the executor alive while its work is queued or running, as the stdlib's work items
+    # do through their futures' owner: work submitted and then left runs (dispatchers hold the
+    # executor only weakly, so an executor with no work left can be collected).
+    owner: "LambdaExecutor | None" = None
 
 
 class LambdaExecutor(Executor):
@@ -202,8 +207,15 @@ class LambdaExecutor(Executor):
                                   max_workers=self.config.max_workers,
                                   show_cost=self.config.backend == "aws")
         self._fn_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._running: set[Future] = set()  # futures dequeued by a dispatcher, not yet settled
+        self._stopping = False  # kill() or shutdown(cancel_futures=True) began
         self._created = time.time()
         _live_executors.add(self)
+        # Dropped without shutdown(): wake the dispatchers so they exit, and release the
+        # workers; at interpreter exit the atexit hook below does the shutting down instead.
+        self._finalizer = weakref.finalize(self, _abandon, self._queue, self._threads,
+                                           self._backend)
+        self._finalizer.atexit = False
 
     # -- the Executor API ---------------------------------------------------------------------
 
@@ -223,7 +235,7 @@ class LambdaExecutor(Executor):
             future.task_id = task_id
             future.stats = TaskStats(task_id, time.time(), size)
             self._totals.submitted(future.stats)
-            self._queue.put(_WorkItem(future, task_id, fn_text, args_bytes))
+            self._queue.put(_WorkItem(future, task_id, fn_text, args_bytes, self))
             self._adjust_thread_count()
         self._progress.start()
         return future
@@ -239,6 +251,11 @@ class LambdaExecutor(Executor):
         return itertools.chain.from_iterable(results)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """As `Executor.shutdown`, except that `cancel_futures=True` also stops running tasks:
+        their futures end cancelled (see `kill`)."""
+        self._shutdown_now(wait, cancel_futures)
+
+    def _shutdown_now(self, wait: bool, cancel_futures: bool) -> int:
         with self._lock:
             if self._shutdown and not cancel_futures:
                 threads = list(self._threads)
@@ -249,12 +266,33 @@ class LambdaExecutor(Executor):
                 for _ in self._threads:
                     self._queue.put(None)
                 threads = list(self._threads)
-        if wait:
+        left_running = self._stop_running() if cancel_futures else 0
+        if wait and not left_running:
             for thread in threads:
                 thread.join()
             self._release()
         else:
+            # Dispatchers blocked on invocations nobody can stop (Lambda) are not waited for.
             threading.Thread(target=self._release_after, args=(threads,), daemon=True).start()
+        return left_running
+
+    def kill(self) -> int:
+        """Stop now: cancel queued tasks, stop running ones, release the workers.
+
+        Running tasks' futures end cancelled (`cancelled()` is true). On the local backend
+        their workers' process groups are killed at once, and `kill` returns once they are
+        reaped. Lambda cannot stop an invocation: the client stops waiting, warns, and returns
+        how many invocations are still running (billed until they end, at most the function's
+        timeout). Ctrl-C inside ``with LambdaExecutor()``, or at interpreter exit, calls this.
+        """
+        return self._shutdown_now(True, True)
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.kill()  # Ctrl-C: the caller wants out now, not after the running tasks
+        else:
+            self.shutdown(wait=True)
+        return False
 
     # -- lambdaflow extras ----------------------------------------------------------------------
 
@@ -364,6 +402,25 @@ class LambdaExecutor(Executor):
             thread.start()
             self._threads.append(thread)
 
+    def _stop_running(self) -> int:
+        """Cancel the running tasks' futures and stop their invocations; return how many the
+        backend could not stop (they run on)."""
+        # A dispatcher puts a future in _running before marking it running: each one found
+        # here is either still pending (cancel() works) or running. One dequeued just before
+        # this snapshot fails its invoke on the stopped backend and is cancelled then (_run).
+        self._stopping = True
+        cancelled = sum(future.cancel() or _cancel.cancel_running(future)
+                        for future in list(self._running))
+        if self._backend.stop_running() or not cancelled:
+            return 0
+        warnings.warn(
+            f"{cancelled} task(s) of job {self.job_id} are still running on the "
+            f"{self.config.backend} backend: lambdaflow stopped waiting for them, but "
+            f"{self.config.function or 'the function'}'s invocations cannot be stopped and run "
+            f"on, billed, until they end (at most the function's timeout)",
+            RuntimeWarning, stacklevel=3)
+        return cancelled
+
     def _cancel_queued(self) -> None:
         while True:
             try:
@@ -384,20 +441,28 @@ class LambdaExecutor(Executor):
                     response = self._backend.invoke(event, timeout=self.config.timeout)
                     break
                 except _RETRYABLE:
-                    if stats.attempts > self.config.retries:
+                    if stats.attempts > self.config.retries or future.cancelled():
                         raise
             result = self._outcome(response, stats)
         except BaseException as exc:  # noqa: BLE001 — the future must learn every failure
+            self._running.discard(future)
+            if future.cancelled() or (self._stopping and _cancel.cancel_running(future)):
+                self._totals.cancelled()  # stopped by kill(): its end is the cancellation
+                return
             stats.completed = time.time()
             self._totals.finished(stats, failed=True)
             self._timeline.add(stats, failed=True)
-            future.set_exception(exc)
+            _settle(future.set_exception, exc)
         else:
+            self._running.discard(future)
+            if future.cancelled():
+                self._totals.cancelled()
+                return
             # A task may return an exception object as its value: it stays a value.
             stats.completed = time.time()
             self._totals.finished(stats, failed=False)
             self._timeline.add(stats, failed=False)
-            future.set_result(result)
+            _settle(future.set_result, result)
 
     def _event(self, item: _WorkItem) -> dict:
         event = {
@@ -527,13 +592,32 @@ def _dispatch(executor_ref, work_queue) -> None:
         if executor is None:
             item.future.set_exception(RuntimeError("the executor was garbage-collected"))
             return
+        item.owner = None
+        executor._running.add(item.future)
         if item.future.set_running_or_notify_cancel():
             with executor._slots:
                 executor._run(item)
         else:
+            executor._running.discard(item.future)
             executor._totals.cancelled()
         executor._idle.release()
-        del executor
+        # Hold nothing between items: the item's future holds its result, which must live
+        # only as long as the caller keeps the future.
+        del executor, item
+
+
+def _settle(setter, value) -> None:
+    try:
+        setter(value)
+    except InvalidStateError:
+        pass  # kill() cancelled the future while its task was finishing: cancelled it stays
+
+
+def _abandon(work_queue, threads, backend) -> None:
+    """An executor was garbage-collected without shutdown: let its dispatchers and workers go."""
+    for _ in list(threads):
+        work_queue.put(None)
+    backend.close()
 
 
 def _make_backend(config: ExecutorConfig):
@@ -586,8 +670,15 @@ _live_executors: "weakref.WeakSet[LambdaExecutor]" = weakref.WeakSet()
 
 @atexit.register
 def _shutdown_live_executors() -> None:
-    # Dispatcher threads are daemons, so the interpreter can exit without an explicit
-    # shutdown(); stop the workers and delete spilled data on the way out.
-    for executor in list(_live_executors):
-        executor.shutdown(wait=False, cancel_futures=True)
-        executor._backend.close()
+    # As the stdlib's executors do, work submitted and not cancelled finishes before the
+    # interpreter exits (dispatcher threads are daemons, so this join is ours to do) — unless
+    # the program is ending on Ctrl-C, or Ctrl-C comes during this wait: then stop everything.
+    executors = list(_live_executors)
+    try:
+        if isinstance(getattr(sys, "last_value", None), KeyboardInterrupt):
+            raise KeyboardInterrupt
+        for executor in executors:
+            executor.shutdown(wait=True)
+    except KeyboardInterrupt:
+        for executor in executors:
+            executor.kill()

@@ -164,8 +164,7 @@ class LambdaPool:
     def terminate(self) -> None:
         """Stop at once: cancel queued tasks and stop the workers."""
         self._state = "TERMINATE"
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._executor.backend.close()
+        self._executor.kill()
 
     def join(self) -> None:
         if self._state == "RUN":

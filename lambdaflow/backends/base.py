@@ -29,5 +29,11 @@ class Backend(abc.ABC):
     def invoke(self, event: dict, *, timeout: float) -> dict:
         """Run one event on a worker and return the agent's response."""
 
+    def stop_running(self) -> bool:
+        """Stop every invocation in flight now, and refuse later ones: their `invoke` calls
+        raise promptly. Called as the executor shuts down with its work cancelled. False when
+        the platform cannot stop an invocation: those run on to their end."""
+        return False
+
     def close(self) -> None:
         """Release workers, connections and threads. Idempotent."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -189,6 +190,15 @@ class _Worker:
         return WorkerCrashed(f"the worker (pid {self.proc.pid}) {how} while running the task",
                              task_id=task_id)
 
+    def kill_group(self) -> None:
+        """SIGKILL the worker's process group, leaving the reaping to the thread using it: that
+        thread sees end of file on the response pipe and reports the death as usual."""
+        if not self.proc.reaped:  # unreaped, the pid and group id cannot have been reused
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass  # the whole group is gone already
+
     def stop(self) -> None:
         """Kill the process and close the pipes. An idle worker holds nothing worth waiting for."""
         process.kill(self.proc)
@@ -219,6 +229,7 @@ class LocalBackend(Backend):
         self._starting = 0  # workers being forked outside the lock
         self._lock = threading.Lock()
         self._closed = False
+        self._stopped = False  # stop_running() was called: every invocation fails at once
 
     def invoke(self, event: dict, *, timeout: float | None) -> dict:
         worker = self._checkout(event.get("task_id"))
@@ -237,7 +248,7 @@ class LocalBackend(Backend):
 
     def _checkout(self, task_id) -> _Worker:
         with self._lock:
-            if self._closed:
+            if self._closed or self._stopped:
                 raise ConfigError("the local backend is closed")
             if self._idle:
                 worker = self._idle.pop()
@@ -254,6 +265,8 @@ class LocalBackend(Backend):
         with self._lock:  # in one step, so close() never sees the worker in neither count
             self._starting -= 1
             self._busy.add(worker)
+            if self._stopped:  # stop_running() came while it was forked: it runs nothing
+                worker.kill_group()
         return worker
 
     def _start_worker(self, task_id) -> _Worker:
@@ -299,6 +312,13 @@ class LocalBackend(Backend):
                 return
             server, self._server = self._server, None
         server.close()
+
+    def stop_running(self) -> bool:
+        with self._lock:  # under the lock, no busy worker is being checked in and stopped
+            self._stopped = True
+            for worker in self._busy:
+                worker.kill_group()
+        return True
 
     def close(self) -> None:
         with self._lock:

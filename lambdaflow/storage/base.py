@@ -48,11 +48,18 @@ class Storage:
     records in every `ByteRange` so all ranges read one content. The base class's token is
     None: no check.
 
+    ``cheap_requests`` (a class attribute, default False): True when a request costs a system
+    call rather than a network round trip, as for local files. Range readers then find both
+    line boundaries with two small reads and serve the owned bytes from one `open_range`,
+    instead of trimming a single request's stream as they go.
+
     Errors are built-in: a missing object or bucket raises ``FileNotFoundError``, refused access
     ``PermissionError``, any other failure ``OSError`` — each naming the URL, with the
     underlying error as ``__cause__``. A malformed URL raises ``ConfigError`` (a ValueError).
     Every method is thread-safe.
     """
+
+    cheap_requests = False
 
     def size(self, url: str) -> int:
         raise NotImplementedError

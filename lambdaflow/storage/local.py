@@ -18,6 +18,8 @@ from lambdaflow.errors import ConfigError
 from lambdaflow.storage.base import ObjectChanged, Storage
 
 SCHEME = "file://"
+#: Read-ahead of a stream from open_range: large enough that iterating lines costs few calls.
+_BUFFER = 256 * 1024
 #: Names of in-progress writes start with this; list() never shows them.
 TEMP_PREFIX = ".lambdaflow-tmp-"
 
@@ -54,6 +56,8 @@ def check_version(fd: int, url: str, version: str) -> None:
 class LocalStorage(Storage):
     __doc__ = Storage.__doc__
 
+    cheap_requests = True
+
     def size(self, url: str) -> int:
         path = to_path(url)
         st = os.stat(path)
@@ -80,8 +84,8 @@ class LocalStorage(Storage):
             raw.close()
             raise
         if end is None:
-            return io.BufferedReader(raw)
-        return io.BufferedReader(_Bounded(raw, end - start))
+            return io.BufferedReader(raw, buffer_size=_BUFFER)
+        return io.BufferedReader(_Bounded(raw, end - start), buffer_size=_BUFFER)
 
     def open_write(self, url: str) -> BinaryIO:
         return _LocalWriter(url, to_path(url))
@@ -165,6 +169,19 @@ class _Bounded(io.RawIOBase):
         n = self._raw.readinto(view)
         self._remaining -= n
         return n
+
+    def readall(self) -> bytes:
+        # One read of exactly the rest, as seek + read would; RawIOBase's default loops over
+        # 8 KiB reads (`BufferedReader.read()` calls this).
+        # A single read() stops at ~2 GiB on Linux: loop until the range or the file ends.
+        parts = []
+        while self._remaining > 0:
+            data = self._raw.read(self._remaining)
+            if not data:
+                break
+            self._remaining -= len(data)
+            parts.append(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def close(self) -> None:
         self._raw.close()

@@ -7,7 +7,7 @@ program leaves behind — workers in their own sessions included — is re-paren
 to init, where it could no longer be found. After the program exits, it polls its own
 descendants until there are none or DEADLINE seconds have passed, then writes JSON to stdout:
 {"returncode": …, "seconds": …, "left": ["pid cmdline", …]}, kills what is left and reaps it.
-The program's own stdout goes to OUTFILE (a pipe would stay open as long as any descendant that
+The program's own stdout goes to OUTFILE and its stderr to OUTFILE.err (a pipe would stay open as long as any descendant that
 inherited it lives).
 """
 
@@ -62,8 +62,8 @@ def main() -> None:
     argv = sys.argv[sys.argv.index("--") + 1:]
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-    with open(outfile, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out)
+    with open(outfile, "wb") as out, open(outfile + ".err", "wb") as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err)
     returncode = proc.wait(timeout=deadline_seconds)
     died = time.monotonic()
     while True:

@@ -115,17 +115,19 @@ def test_submit_after_shutdown_raises():
         ex.submit(square, 1)
 
 
-def test_shutdown_cancel_futures_cancels_queued_work():
-    ex = LambdaExecutor(1, timeout=5)
-    gate = ex.submit(_block, None)  # occupies the only worker until its timeout
+def test_shutdown_cancel_futures_cancels_queued_work_and_stops_running_work():
+    ex = LambdaExecutor(1)
+    gate = ex.submit(_block, None)  # occupies the only worker, forever unless stopped
     queued = [ex.submit(square, i) for i in range(5)]
     assert queued[0].cancel()  # cancelled by the caller, then again by shutdown: counted once
     ex.shutdown(wait=True, cancel_futures=True)
     assert all(f.cancelled() for f in queued)
-    assert gate.done()  # it ended (with its timeout), it did not hang
+    assert gate.cancelled()  # stopped, not left to run: its worker was killed
+    with pytest.raises(cf.CancelledError):
+        gate.result(timeout=0)
     summary = ex.stats()
-    assert (summary["submitted"], summary["cancelled"], summary["completed"]) == (6, 5, 1)
-    assert summary["failed"] == 1
+    assert (summary["submitted"], summary["cancelled"], summary["completed"]) == (6, 6, 0)
+    assert summary["failed"] == 0
 
 
 def test_shutdown_without_wait_still_finishes_every_future():

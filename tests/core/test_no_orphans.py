@@ -9,7 +9,9 @@ import json
 import os
 import subprocess
 import sys
+import signal
 import textwrap
+import time
 
 import pytest
 
@@ -34,6 +36,11 @@ def running(pid):
     except OSError:
         return False
 
+def interrupt_when_started(marker_dir, n):
+    wait_for_markers(marker_dir, n)
+    print("started", flush=True)
+    os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C in a terminal sends
+
 def wait_for_markers(marker_dir, n, seconds=60):
     deadline = time.monotonic() + seconds
     while len(os.listdir(marker_dir)) < n:
@@ -44,7 +51,10 @@ def wait_for_markers(marker_dir, n, seconds=60):
 
 
 def run_client(tmp_path, body: str, deadline: float = 30) -> dict:
-    """Run `body` (after BUSY_TASKS) as a client program; return subreaper's report."""
+    """Run `body` (after BUSY_TASKS) as a client program; return subreaper's report.
+
+    `deadline` bounds both the client's run and how long its descendants may outlive it: the
+    busy tasks sleep 600 s, so a client that waited for them would fail the run."""
     markers = tmp_path / "markers"
     markers.mkdir()
     script = tmp_path / "client.py"
@@ -56,6 +66,7 @@ def run_client(tmp_path, body: str, deadline: float = 30) -> dict:
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     report["stdout"] = (tmp_path / "out").read_text()
+    report["stderr"] = (tmp_path / "out.err").read_text()
     return report
 
 
@@ -142,3 +153,84 @@ def test_a_task_that_closes_stdout_is_told_so_and_the_worker_recovers(capsys):
             ex.submit(close_stdout).result(timeout=30)
         assert ex.submit(say_hello).result(timeout=30) == pid  # the same worker, printing again
     assert capsys.readouterr().out.count("hello\n") == 2
+
+
+# -- Ctrl-C, kill, terminate -------------------------------------------------------------------
+
+CTRL_C_CASES = {
+    "with LambdaExecutor, ex.map": """
+        threading.Thread(target=interrupt_when_started, args=(sys.argv[1], 4), daemon=True).start()
+        with LambdaExecutor(4) as ex:
+            list(ex.map(busy, [sys.argv[1]] * 6, range(6)))
+    """,
+    "ex.map, no with, no shutdown": """
+        threading.Thread(target=interrupt_when_started, args=(sys.argv[1], 4), daemon=True).start()
+        ex = LambdaExecutor(4)
+        ex.submit(busy, sys.argv[1], 0).result()
+    """,
+    "with LambdaPool, pool.map": """
+        from lambdaflow import LambdaPool
+        threading.Thread(target=interrupt_when_started, args=(sys.argv[1], 4), daemon=True).start()
+        with LambdaPool(4) as pool:
+            pool.starmap(busy, [(sys.argv[1], i) for i in range(6)])
+    """,
+}
+
+
+@pytest.mark.parametrize("case", CTRL_C_CASES)
+def test_ctrl_c_stops_running_tasks_and_leaves_nothing_behind(tmp_path, case):
+    body = CTRL_C_CASES[case]
+    if "no with" in case:  # one task of its own; three more, fire and forget
+        body = body.replace("ex.submit(busy, sys.argv[1], 0).result()",
+                            "[ex.submit(busy, sys.argv[1], i) for i in range(1, 4)]\n"
+                            "        ex.submit(busy, sys.argv[1], 0).result()")
+    report = run_client(tmp_path, "import threading\n" + textwrap.dedent(body))
+    assert report["stdout"] == "started\n", report["stderr"]
+    assert report["returncode"] == -signal.SIGINT  # KeyboardInterrupt, as Python ends on it
+    assert report["left"] == []
+    assert "Exception in thread" not in report["stderr"]  # no noise from our threads
+    assert report["stderr"].rstrip().endswith("KeyboardInterrupt")
+
+
+def report_then_sleep(marker_dir, i):
+    subprocess.Popen(["sleep", "600"])
+    with open(os.path.join(marker_dir, str(i)), "w") as f:
+        f.write(f"{os.getpid()}")
+    import time
+
+    time.sleep(600)
+
+
+def wait_for_files(directory, n, seconds=60):
+    deadline = time.monotonic() + seconds
+    while len(os.listdir(directory)) < n:
+        assert time.monotonic() < deadline, "the tasks did not start"
+        time.sleep(0.02)
+
+
+def test_kill_stops_running_tasks_cancels_queued_ones_and_reaps_the_workers(tmp_path):
+    ex = LambdaExecutor(2)
+    running = [ex.submit(report_then_sleep, str(tmp_path), i) for i in range(2)]
+    queued = [ex.submit(abs, -i) for i in range(3)]
+    wait_for_files(tmp_path, 2)
+    workers = [int((tmp_path / str(i)).read_text()) for i in range(2)]
+    assert ex.kill() == 0  # nothing left running
+    assert all(f.cancelled() for f in running + queued)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)  # killed and reaped
+    assert ex.stats()["cancelled"] == 5
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        ex.submit(abs, 1)
+
+
+def test_pool_terminate_stops_its_running_workers(tmp_path):
+    from lambdaflow import LambdaPool
+
+    pool = LambdaPool(2)
+    running = [pool.apply_async(report_then_sleep, (str(tmp_path), i)) for i in range(2)]
+    wait_for_files(tmp_path, 2)
+    workers = [int((tmp_path / str(i)).read_text()) for i in range(2)]
+    pool.terminate()
+    pool.join()
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)
+    for result in running:
+        assert result.ready() and not result.successful()

@@ -38,6 +38,11 @@ def test_split_lines_reassemble_the_object(root):
         assert b"".join(b"".join(lines) for lines in got) == data
         for r, lines in zip(ranges, got):
             assert lines == owned(data, r.start, r.end)
+            assert r.read() == b"".join(lines)
+            with r.open() as stream:
+                assert list(stream) == lines
+            with r.open() as stream:
+                assert stream.read() == b"".join(lines)
     run_property(root, check, contents, st.integers(1, 8))
 
 
@@ -57,6 +62,7 @@ def test_lines_past_the_lookahead_are_finished_block_by_block(root, monkeypatch)
     # small objects.
     monkeypatch.setattr(partition, "LOOKAHEAD", 3)
     monkeypatch.setattr(partition, "BLOCK", 5)
+    monkeypatch.setattr(partition, "CHUNK", 4)  # lines() carries lines across chunks
 
     def check(data, chunk_size):
         url = unique(root)
@@ -64,6 +70,7 @@ def test_lines_past_the_lookahead_are_finished_block_by_block(root, monkeypatch)
         ranges = storage.split(url, chunk_size=chunk_size)
         for r in ranges:
             assert list(r.lines()) == owned(data, r.start, r.end)
+            assert r.read() == b"".join(owned(data, r.start, r.end))
     run_property(root, check, contents, st.integers(1, 40))
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from lambdaflow.errors import ConfigError
 from lambdaflow.storage import partition
 
-from storage_cases import PIECES, owned
+from storage_cases import PIECES, lf_lines, owned
 
 contents = st.lists(st.sampled_from(PIECES), max_size=60).map(b"".join)
 
@@ -129,3 +129,14 @@ def test_bad_split_arguments_are_refused(kwargs, message):
 def test_invalid_range_is_refused():
     with pytest.raises(ValueError, match="invalid range"):
         list(partition.owned_chunks(Memory(b"").open_range, 5, 2))
+
+
+@settings(max_examples=400, deadline=None)
+@given(contents, st.lists(st.integers(0, 80), max_size=12))
+def test_line_batches_split_only_at_newlines_wherever_the_chunks_are_cut(data, cuts):
+    # CR, CRLF, NUL and invalid UTF-8 pass through; a line may span many chunks.
+    bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
+    chunks = [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    batches = list(partition.line_batches(iter(chunks)))
+    assert [line for batch in batches for line in batch] == lf_lines(data)
+    assert all(batches)  # no empty batch
