@@ -25,6 +25,7 @@ from lambdaflow.shell.parse import Command, ParsedPipeline
 from lambdaflow.shell.processes import Piped, locale_env, run_chain
 from lambdaflow.storage.base import COPY_CHUNK
 from lambdaflow.storage.dispatch import scheme_of
+from lambdaflow.storage.local import to_path
 
 
 @dataclass(frozen=True)
@@ -118,13 +119,28 @@ def open_sink(ends: Endpoints, output):
         yield stream
         stream.flush()
         return
-    if ends.append:
-        if scheme_of(ends.sink) != "file":
-            raise ShellError(f">> {ends.sink}: appending works on local files only")
-        with open(absolute(ends.sink), "ab") as f:
+    if scheme_of(ends.sink) == "file":
+        with redirect(ends.sink, ends.append) as f:
             yield f
         return
+    if ends.append:
+        raise ShellError(f">> {ends.sink}: appending works on local files only")
     with storage.open_write(ends.sink) as f:
+        yield f
+
+
+@contextlib.contextmanager
+def redirect(url: str, append: bool):
+    """``> FILE`` / ``>> FILE`` as bash opens it, before anything runs: truncate (or append
+    to) the file in place, so a symlink is followed, the inode, mode, owner and links are kept,
+    a device or a FIFO is written into, and a missing directory fails as in bash."""
+    path = to_path(absolute(url))
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        raise ShellError(f"{path}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as f:
         yield f
 
 

@@ -165,18 +165,16 @@ class Pipeline:
             yield stream
             stream.flush()
             return
-        if plan.append:
-            if not is_local(plan.output):
-                raise ShellError(f">> {plan.output}: appending works on local files only")
-            with open(absolute(plan.output), "ab") as f:
-                yield f
-            return
         if is_local(plan.output):
-            with storage.open_write(plan.output) as f:
+            with local.redirect(plan.output, plan.append) as f:
                 yield f
             return
+        if plan.append:
+            raise ShellError(f">> {plan.output}: appending works on local files only")
         from lambdaflow.shell.shuffle import ObjectOutput
 
+        # An object store: the object appears, whole, only when the run ends without an error
+        # (a multipart upload is aborted otherwise), so a failed run leaves no partial object.
         # Opened on the first write, so a shuffle may build the object server-side instead.
         with ObjectOutput(plan.output) as f:
             yield f
