@@ -243,6 +243,11 @@ class LambdaExecutor(Executor):
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         """Schedule ``fn(*args, **kwargs)``; the returned future carries `task_id` and `stats`."""
+        return self._submit_into(Future(), fn, args, kwargs)
+
+    def _submit_into(self, future: Future, fn, args: tuple, kwargs: dict) -> Future:
+        """`submit`, settling the given (pending) future: a `lambdaflow.objects.ObjectRef` is
+        the future of its task itself, so a ref costs no second future."""
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
         fn_text, args_bytes = self._pickle_task(fn, args, kwargs)
@@ -253,7 +258,6 @@ class LambdaExecutor(Executor):
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             task_id = f"{self.job_id}/{next(self._counter)}"
-            future: Future = Future()
             future.task_id = task_id
             future.stats = TaskStats(task_id, time.time(), size)
             self._totals.submitted(future.stats)
