@@ -20,6 +20,7 @@ from lambdaflow.shell.plan import CoordinatorStage, Plan, make_plan
 from lambdaflow.shell.processes import Piped, run_chain
 from lambdaflow.shell.runner import run_plan
 from lambdaflow.storage.base import COPY_CHUNK
+from lambdaflow.storage.local import to_path
 
 if TYPE_CHECKING:
     from lambdaflow.shell.choice import Choice
@@ -188,24 +189,37 @@ class Pipeline:
             yield stream
             stream.flush()
             return
-        if plan.append:
-            if not is_local(plan.output):
-                raise ShellError(f">> {plan.output}: appending works on local files only")
-            with open(absolute(plan.output), "ab") as f:
-                yield f
-            return
         if is_local(plan.output):
-            with storage.open_write(plan.output) as f:
+            with _redirect(plan.output, plan.append) as f:
                 yield f
             return
+        if plan.append:
+            raise ShellError(f">> {plan.output}: appending works on local files only")
         from lambdaflow.shell.shuffle import ObjectOutput
 
+        # An object store: the object appears, whole, only when the run ends without an error
+        # (a multipart upload is aborted otherwise), so a failed run leaves no partial object.
         # Opened on the first write, so a shuffle may build the object server-side instead.
         with ObjectOutput(plan.output) as f:
             yield f
 
 
 __all__ = ["Pipeline"]
+
+
+@contextlib.contextmanager
+def _redirect(url: str, append: bool):
+    """``> FILE`` / ``>> FILE`` as bash opens it, before anything runs: truncate (or append
+    to) the file in place, so a symlink is followed, the inode, mode, owner and links are kept,
+    a device or a FIFO is written into, and a missing directory fails as in bash."""
+    path = to_path(absolute(url))
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        raise ShellError(f"{path}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as f:
+        yield f
 
 
 def _input_size(url: str) -> int:
