@@ -202,16 +202,15 @@ class Session:
     # -- refs -----------------------------------------------------------------------------------
 
     def new_ref(self) -> ObjectRef:
-        return ObjectRef(f"{self._name}-{next(self._ids)}")
+        return ObjectRef(f"{self._name}-{next(self._ids)}", self.serializer)
 
     def call(self, fn, options: dict, args: tuple, kwargs: dict) -> ObjectRef:
         key = tuple(sorted(options.items()))
         executor = self.executor_for(key)
         task = self._task_for(fn, key)
         ref = self.new_ref()
-        ref_id = ref.id
-        graph.call(ref, lambda a, k: executor.submit(task, ref_id, a, k), args, kwargs,
-                   self.serializer)
+        graph.call(ref, lambda ref, layout, values: executor._submit_into(
+            ref, task, (ref.id, layout, *values), {}), args, kwargs, self.serializer)
         if _current.started is not None:
             _current.started.append(ref)
         return ref
@@ -227,9 +226,7 @@ class Session:
             raise ConfigError(f"lf.put of {len(data) / 1e6:.1f} MB pickled needs storage, and "
                               f"the executor has none: pass spill_url='s3://bucket/prefix' to "
                               f"lf.init (or set LAMBDAFLOW_SPILL_URL)")
-        stored = store().put(value, self.serializer, f"{prefix}/objects", self.job_key)
-        store().own(ref, stored, counted=True)
-        ref.set_result(stored)
+        ref.set_result(store().put(value, self.serializer, f"{prefix}/objects", self.job_key))
         return ref
 
     @contextlib.contextmanager
@@ -242,11 +239,11 @@ class Session:
         from lambdaflow.nested import ParentBackend
 
         channel = ParentBackend(ctx.parent, ctx.key, ctx.inline_limit)
-        channel.lend(ctx.key)
+        lent = channel.lend(ctx.key)
         try:
             yield
         finally:
-            channel.reclaim(ctx.key)
+            channel.reclaim(lent)
 
     def close(self) -> None:
         with self._lock:
@@ -275,33 +272,41 @@ _current = _Current()
 _client: Session | None = None
 _client_lock = threading.Lock()
 _worker_sessions: dict[tuple, Session] = {}
+_last_worker_session: list = []
 
 
-@contextlib.contextmanager
-def running_task(ctx: graph.TaskContext):
-    """While a task runs on a worker: route `f.remote()` and `lf.get` to nested tasks. The
-    task returns only once the tasks it started are over (a Lambda may be frozen after)."""
-    key = (ctx.kind, ctx.parent, ctx.function, ctx.spill_root, ctx.store_over,
-           ctx.serializer, ctx.inline_limit)
+def task_started(ctx: graph.TaskContext):
+    """A task starts on this worker: route `f.remote()` and `lf.get` to nested tasks until
+    `task_ended(token)`."""
     from lambdaflow.agent.handler import current_job_key
 
     job_key = current_job_key()
-    key += (job_key.text if job_key else None,)
-    session = _worker_sessions.get(key)
-    if session is None:
-        session = _worker_sessions[key] = Session({}, task_ctx=ctx, job_key=job_key)
-    saved = (_current.ctx, _current.session, _current.started)
+    text = job_key.text if job_key else None
+    last = _last_worker_session
+    if last and last[0] is ctx and last[1] == text:
+        session = last[2]  # the common case: the same function again, same job
+    else:
+        key = (ctx.kind, ctx.parent, ctx.function, ctx.spill_root, ctx.store_over,
+               ctx.serializer, ctx.inline_limit, text)
+        session = _worker_sessions.get(key)
+        if session is None:
+            session = _worker_sessions[key] = Session({}, task_ctx=ctx, job_key=job_key)
+        _last_worker_session[:] = [ctx, text, session]
+    token = (_current.ctx, _current.session, _current.started)
     _current.ctx, _current.session, _current.started = ctx, session, []
+    return token
+
+
+def task_ended(token) -> None:
+    """The task's function returned: it ends only once the tasks it started are over (a
+    Lambda may be frozen right after it answers)."""
     try:
-        yield
+        unfinished = [ref for ref in _current.started if not ref.done()]
+        if unfinished:
+            with _current.session.blocked():
+                concurrent.futures.wait(unfinished)
     finally:
-        try:
-            unfinished = [ref for ref in _current.started if not ref.done()]
-            if unfinished:
-                with session.blocked():
-                    concurrent.futures.wait(unfinished)
-        finally:
-            _current.ctx, _current.session, _current.started = saved
+        _current.ctx, _current.session, _current.started = token
 
 
 def _session() -> Session:

@@ -13,14 +13,12 @@ is decided by the rules of `lambdaflow.shell.rules` (the ``sort | uniq -c`` coun
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from lambdaflow.shell import rules
 from lambdaflow.shell.annotations import Annotations, Flags
-from lambdaflow.shell.errors import ShellError
-from lambdaflow.shell.locations import absolute
+from lambdaflow.shell.local import check_commands, endpoints
 from lambdaflow.shell.parse import Command, ParsedPipeline
 from lambdaflow.shell.processes import locale_env
 from lambdaflow.shell.worker import RangeJob
@@ -100,7 +98,11 @@ class Plan:
                 agg = stage.aggregator if isinstance(stage.aggregator, str) else "command"
                 lines.append(f"stage {i}: parallel on {where}: {text}")
                 extra = f" (fan-in {fan_in})" if agg == "sort-merge" else ""
-                lines.append(f"         aggregator: {agg}{extra} on the coordinator")
+                if agg == "shuffle":
+                    lines.append("         aggregator: none: reducers merge key ranges, the "
+                                 "parts are the output in key order")
+                else:
+                    lines.append(f"         aggregator: {agg}{extra} on the coordinator")
             for reason in stage.reasons:
                 lines.append(f"         {reason}")
         out = self.output or "stdout"
@@ -109,40 +111,21 @@ class Plan:
 
 
 def make_plan(parsed: ParsedPipeline, annotations: Annotations, env: Mapping[str, str],
-              *, input: str | None = None, output: str | None = None) -> Plan:
-    """Plan `parsed`; `input`/`output` are URLs given outside the pipeline text (or None)."""
+              *, input: str | None = None, output: str | None = None,
+              rule_set: Sequence[rules.Rule] | None = None) -> Plan:
+    """Plan `parsed`; `input`/`output` are URLs given outside the pipeline text (or None).
+    `rule_set`: the rules to apply (default `rules.RULES`; `shuffle.SHUFFLE_RULES` adds the
+    shuffle)."""
     shipped = locale_env(env)
-    commands = list(parsed.commands)
-    source, regular = input, True
-    if parsed.stdin is not None:
-        if input is not None:
-            raise ShellError(f"the pipeline reads '< {parsed.stdin}' and an input was given "
-                             "too; give one of them")
-        source = parsed.stdin
-    elif (commands and commands[0].name == "cat" and len(commands[0].argv) == 2
-          and not commands[0].env and not commands[0].argv[1].startswith("-")):
-        if input is not None:
-            raise ShellError(f"the pipeline reads 'cat {commands[0].argv[1]}' and an input was "
-                             "given too; give one of them")
-        source, regular = commands[0].argv[1], False
-        commands = commands[1:]
-    sink, append = output, False
-    if parsed.stdout is not None:
-        if output is not None:
-            raise ShellError(f"the pipeline writes '> {parsed.stdout}' and an output was given "
-                             "too; give one of them")
-        sink, append = absolute(parsed.stdout), parsed.append
-    for command in commands:
-        if shutil.which(command.argv[0], path=env.get("PATH")) is None:
-            raise ShellError(f"{command.argv[0]}: command not found; install it or fix the "
-                             "name (lambdaflow runs programs, as bash would)")
+    ends = endpoints(parsed, input, output)
+    commands = ends.commands
+    check_commands(commands, env)
     verdicts = tuple(annotations.classify(c) for c in commands)
-    stages = _group(tuple(commands), verdicts, shipped)
-    return Plan(tuple(stages), absolute(source) if source else None, sink, append,
-                regular, shipped)
+    stages = _group(tuple(commands), verdicts, shipped, rule_set)
+    return Plan(tuple(stages), ends.source, ends.sink, ends.append, ends.regular, shipped)
 
 
-def _group(commands, verdicts, shipped) -> list:
+def _group(commands, verdicts, shipped, rule_set=None) -> list:
     stages: list = []
     rewrites: list[rules.Rewrite] = []
     coordinator: list[Command] = []
@@ -162,7 +145,8 @@ def _group(commands, verdicts, shipped) -> list:
 
     i = 0
     while i < len(commands):
-        rewrite = rules.match(rules.Position(commands, verdicts, i, not rewrites, shipped))
+        rewrite = rules.match(rules.Position(commands, verdicts, i, not rewrites, shipped),
+                              rule_set)
         if rewrite is None:
             close_parallel()
             verdict = verdicts[i]
