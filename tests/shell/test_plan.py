@@ -237,3 +237,22 @@ def test_a_new_rewrite_is_one_rule(monkeypatch, words, shell_executor):
     stage = stages("tr a b | wc -l")[0]
     assert stage.aggregator == "sum" and [c.name for c in stage.job().commands] == ["tr", "grep"]
     assert run("tr a b | wc -l", words, shell_executor, width=3) == bash("wc -l", words)
+
+
+@pytest.mark.parametrize("text", [
+    "tr a-z a-z | tr -sc AEIOU '[\\012*]' | sort | uniq -c",
+    "tr 'a-z' '[A-Z]' | tr -sc 'AEIOU' '[\\012*]' | sort | uniq -c",
+    "tr 'a-z' '[A-Z]' | tr -sc 'BCDFGHJKLMNPQRSTVWXYZ' '[\\012*]' | sort | uniq -c",
+    "grep b | tr -s '[:digit:]' '[x*]'",
+    "grep b | tr -s 'b ' '[\\n*]'",
+    "grep b | tr -s '[:upper:]' '[:lower:]'",
+])
+def test_tr_squeeze_sets_read_as_tr_reads_them(text, tmp_path, shell_executor, capfd):
+    # tr refuses a [c*] repeat in its first set: asking `tr -s SET2` about the second set was
+    # refused, the refusal read as "nothing squeezed", and a newline survived at every seam.
+    path = tmp_path / "in"
+    path.write_bytes(b"".join(b"b %d\n" % i for i in range(1, 3001)))
+    expected = bash(text, str(path))
+    for width in (3, 7):
+        assert run(text, str(path), shell_executor, width=width) == expected, width
+    assert b"tr:" not in capfd.readouterr().err.encode()
