@@ -256,3 +256,35 @@ def test_tr_squeeze_sets_read_as_tr_reads_them(text, tmp_path, shell_executor, c
     for width in (3, 7):
         assert run(text, str(path), shell_executor, width=width) == expected, width
     assert b"tr:" not in capfd.readouterr().err.encode()
+
+
+def test_endless_stdin_streams_and_stops_when_the_pipeline_stops(tmp_path):
+    # bash returns at once; so must lambdaflow, without copying the endless input anywhere.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**ORACLE_ENV, "LAMBDAFLOW_SHELL_STDIN_SPOOL_BYTES": "100000"}
+    yes = subprocess.Popen(["yes"], stdout=subprocess.PIPE)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "cli.main", "sh", "--width", "2", "--scratch", str(scratch),
+             "tr a-z A-Z | head -n 1"], stdin=yes.stdout, capture_output=True, env=env,
+            timeout=60)
+    finally:
+        yes.kill()
+        yes.wait()
+        yes.stdout.close()
+    assert (proc.stdout, proc.returncode, proc.stderr) == (b"Y\n", 0, b"")
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("text", ["sort | uniq -c", "wc -l", "grep 9 | tail -n 2"])
+def test_piped_stdin_past_the_spool_limit_matches_bash(text, words, shell_executor):
+    env = {**ORACLE_ENV, "LAMBDAFLOW_SHELL_STDIN_SPOOL_BYTES": "1000"}
+    with open(words, "rb") as f:
+        data = f.read()
+    for spool in ("1000", "100000000"):
+        env["LAMBDAFLOW_SHELL_STDIN_SPOOL_BYTES"] = spool
+        out = io.BytesIO()
+        status = Pipeline(text, env=env).run(shell_executor, input=io.BytesIO(data), output=out,
+                                             width=3)
+        assert (out.getvalue(), status) == bash(f"cat {words} | {text}"), spool
