@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from lambdaflow.shell import rules
-from lambdaflow.shell.annotations import Annotations, Flags
+from lambdaflow.shell.annotations import Annotations, Flags, Verdict
 from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.locations import absolute
 from lambdaflow.shell.parse import Command, ParsedPipeline
@@ -139,11 +139,11 @@ def make_plan(parsed: ParsedPipeline, annotations: Annotations, env: Mapping[str
             raise ShellError(f"the pipeline writes '> {parsed.stdout}' and an output was given "
                              "too; give one of them")
         sink, append = absolute(parsed.stdout), parsed.append
-    for command in commands:
-        if shutil.which(command.argv[0], path=env.get("PATH")) is None:
-            raise ShellError(f"{command.argv[0]}: command not found; install it or fix the "
-                             "name (lambdaflow runs programs, as bash would)")
-    verdicts = tuple(annotations.classify(c) for c in commands)
+    # A command not on PATH runs (and exits 127 with bash's message) on the coordinator.
+    verdicts = tuple(
+        annotations.classify(c) if shutil.which(c.argv[0], path=env.get("PATH"))
+        else Verdict("pure", None, "command not found", Flags(operands=c.argv[1:]))
+        for c in commands)
     stages = _group(tuple(commands), verdicts, shipped, rule_set)
     return Plan(tuple(stages), absolute(source) if source else None, sink, append,
                 regular, shipped)

@@ -52,9 +52,14 @@ def test_explain_names_where_and_how():
     assert "stage 2: parallel on 4 workers if its input is over" in text
 
 
-def test_missing_command_and_two_inputs_fail_early():
-    with pytest.raises(ShellError, match="nosuchcommand: command not found"):
-        Pipeline("nosuchcommand x", env=ORACLE_ENV).plan(input="/dev/null")
+@pytest.mark.parametrize("text", ["nosuchcommand x | wc -l", "sort | nosuchcommand",
+                                  "grep a | nosuchcommand | sort"])
+def test_a_missing_command_behaves_as_in_bash(text, words, shell_executor, capfd):
+    assert run(text, words, shell_executor, width=3) == bash(text, words)
+    assert "nosuchcommand: command not found" in capfd.readouterr().err
+
+
+def test_two_inputs_fail_early():
     with pytest.raises(ShellError, match="give one of them"):
         Pipeline("sort < a", env=ORACLE_ENV).plan(input="b")
 
