@@ -344,8 +344,9 @@ def is_initialized() -> bool:
 
 
 def shutdown() -> None:
-    """Cancel queued tasks, wait for running ones, stop the workers and delete every stored
-    object of the session. Refs still waiting for dependencies fail."""
+    """Stop everything, as `ray.shutdown` does: queued and running tasks are cancelled (a
+    running local task's worker is killed; Lambda invocations are abandoned), refs waiting for
+    them with them; the workers stop and every stored object of the session is deleted."""
     global _client
     with _client_lock:
         session, _client = _client, None
