@@ -5,21 +5,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import shutil
 import stat
 import sys
 from typing import TYPE_CHECKING, BinaryIO, Mapping
 
 from lambdaflow import storage
+from lambdaflow.shell import local
 from lambdaflow.shell.annotations import Annotations
 from lambdaflow.shell.config import ShellConfig
 from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.locations import absolute, is_local, scratch_space
 from lambdaflow.shell.parse import parse
 from lambdaflow.shell.plan import CoordinatorStage, Plan, make_plan
-from lambdaflow.shell.processes import Piped, run_chain
 from lambdaflow.shell.runner import run_plan
-from lambdaflow.storage.base import COPY_CHUNK
 
 if TYPE_CHECKING:
     from lambdaflow.shell.choice import Choice
@@ -125,7 +123,7 @@ class Pipeline:
         merged = self.plan(input=in_url, output=out_url)
         piped_input = input is not None and in_url is None and not _regular_file(input)
         if plan == "local":
-            return self._run_local(merged, input, output, piped_input)
+            return self.run_local(input=input, output=output)
         if executor.config.backend != "local":
             _check_remote_reachable(merged.input, config.scratch)
         if merged.input is None and input is None:
@@ -157,28 +155,7 @@ class Pipeline:
                   output: str | BinaryIO | None = None) -> int:
         """Run the whole pipeline once, here, with no workers and no scratch copies (what
         ``--width auto`` picks for small inputs); return bash's exit status."""
-        in_url = input if isinstance(input, str) else None
-        out_url = output if isinstance(output, str) else None
-        plan = self.plan(input=in_url, output=out_url)
-        piped = input is not None and in_url is None and not _regular_file(input)
-        return self._run_local(plan, input, output, piped)
-
-    def _run_local(self, plan: Plan, input, output, piped: bool) -> int:
-        if plan.input is None and input is None:
-            raise ShellError("the pipeline names no input: give input= (or -i URL), or start "
-                             "it with '< FILE' or 'cat FILE |'")
-        commands = [c for stage in plan.stages for c in stage.commands]
-        with contextlib.ExitStack() as stack:
-            if plan.input is not None:
-                _input_size(plan.input)  # a clear error for a missing input
-                source = stack.enter_context(storage.open_range(plan.input, 0))
-                if not (plan.stdin_regular and is_local(plan.input)):
-                    source = Piped(source)
-            else:
-                source = Piped(input) if piped else input
-            sink = stack.enter_context(self._sink(plan, output))
-            return run_chain(commands, source, sink, plan.shipped_env)[-1] if commands else \
-                _copy_all(source, sink)
+        return local.run(self.parsed, self.env, input=input, output=output)
 
     @staticmethod
     @contextlib.contextmanager
@@ -188,18 +165,16 @@ class Pipeline:
             yield stream
             stream.flush()
             return
-        if plan.append:
-            if not is_local(plan.output):
-                raise ShellError(f">> {plan.output}: appending works on local files only")
-            with open(absolute(plan.output), "ab") as f:
-                yield f
-            return
         if is_local(plan.output):
-            with storage.open_write(plan.output) as f:
+            with local.redirect(plan.output, plan.append) as f:
                 yield f
             return
+        if plan.append:
+            raise ShellError(f">> {plan.output}: appending works on local files only")
         from lambdaflow.shell.shuffle import ObjectOutput
 
+        # An object store: the object appears, whole, only when the run ends without an error
+        # (a multipart upload is aborted otherwise), so a failed run leaves no partial object.
         # Opened on the first write, so a shuffle may build the object server-side instead.
         with ObjectOutput(plan.output) as f:
             yield f
@@ -232,10 +207,6 @@ def _one_stage(plan: Plan) -> tuple:
     return (CoordinatorStage(commands, ("local: the cost model found no gain in workers",)),) \
         if commands else ()
 
-
-def _copy_all(source, sink) -> int:
-    shutil.copyfileobj(source, sink, COPY_CHUNK)
-    return 0
 
 
 def _check_remote_reachable(input_url: str | None, scratch: str | None) -> None:

@@ -13,14 +13,12 @@ is decided by the rules of `lambdaflow.shell.rules` (the ``sort | uniq -c`` coun
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from lambdaflow.shell import rules
 from lambdaflow.shell.annotations import Annotations, Flags
-from lambdaflow.shell.errors import ShellError
-from lambdaflow.shell.locations import absolute
+from lambdaflow.shell.local import check_commands, endpoints
 from lambdaflow.shell.parse import Command, ParsedPipeline
 from lambdaflow.shell.processes import locale_env
 from lambdaflow.shell.worker import RangeJob
@@ -119,34 +117,12 @@ def make_plan(parsed: ParsedPipeline, annotations: Annotations, env: Mapping[str
     `rule_set`: the rules to apply (default `rules.RULES`; `shuffle.SHUFFLE_RULES` adds the
     shuffle)."""
     shipped = locale_env(env)
-    commands = list(parsed.commands)
-    source, regular = input, True
-    if parsed.stdin is not None:
-        if input is not None:
-            raise ShellError(f"the pipeline reads '< {parsed.stdin}' and an input was given "
-                             "too; give one of them")
-        source = parsed.stdin
-    elif (commands and commands[0].name == "cat" and len(commands[0].argv) == 2
-          and not commands[0].env and not commands[0].argv[1].startswith("-")):
-        if input is not None:
-            raise ShellError(f"the pipeline reads 'cat {commands[0].argv[1]}' and an input was "
-                             "given too; give one of them")
-        source, regular = commands[0].argv[1], False
-        commands = commands[1:]
-    sink, append = output, False
-    if parsed.stdout is not None:
-        if output is not None:
-            raise ShellError(f"the pipeline writes '> {parsed.stdout}' and an output was given "
-                             "too; give one of them")
-        sink, append = absolute(parsed.stdout), parsed.append
-    for command in commands:
-        if shutil.which(command.argv[0], path=env.get("PATH")) is None:
-            raise ShellError(f"{command.argv[0]}: command not found; install it or fix the "
-                             "name (lambdaflow runs programs, as bash would)")
+    ends = endpoints(parsed, input, output)
+    commands = ends.commands
+    check_commands(commands, env)
     verdicts = tuple(annotations.classify(c) for c in commands)
     stages = _group(tuple(commands), verdicts, shipped, rule_set)
-    return Plan(tuple(stages), absolute(source) if source else None, sink, append,
-                regular, shipped)
+    return Plan(tuple(stages), ends.source, ends.sink, ends.append, ends.regular, shipped)
 
 
 def _group(commands, verdicts, shipped, rule_set=None) -> list:

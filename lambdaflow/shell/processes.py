@@ -19,6 +19,7 @@ from lambdaflow import storage
 from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.parse import Command
 from lambdaflow.storage.base import COPY_CHUNK
+from lambdaflow.storage.local import check_version
 
 #: Environment variables that change what text commands output; the coordinator ships its
 #: values to the workers so a worker on another machine collates and counts as bash would here.
@@ -48,6 +49,7 @@ class FileSlice:
     start: int
     stop: int
     prefix: bytes = b""  # written to the first command before the slice
+    version: str | None = None  # the file's version when it was split (checked on open)
 
 
 class Piped(io.RawIOBase):
@@ -99,6 +101,8 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
     try:
         if isinstance(source, FileSlice):
             opened = open(source.path, "rb")
+            if source.version is not None:
+                check_version(opened.fileno(), source.path, source.version)
             whole = (source.start == 0 and not source.prefix
                      and source.stop == os.fstat(opened.fileno()).st_size)
             stdin = opened if whole else subprocess.PIPE
