@@ -17,7 +17,9 @@ def register(subparsers) -> None:
         "local-lambda", help="serve a Lambda-compatible endpoint that runs zips locally",
         description="Serve Lambda's REST API on HOST:PORT and run each function's zip in "
                     "local awslambdaric sandboxes. Point boto3 at it with "
-                    "AWS_ENDPOINT_URL_LAMBDA=<printed URL>.")
+                    "AWS_ENDPOINT_URL_LAMBDA=<printed URL>. Every request must be SigV4-signed "
+                    "with the credentials this command finds as boto3 does (AWS_ACCESS_KEY_ID "
+                    "and AWS_SECRET_ACCESS_KEY, a profile...); clients sign with the same ones.")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; the endpoint runs "
                              "any code it is sent, so keep it on loopback)")

@@ -179,7 +179,7 @@ def logs(name: str, *, lines: int = 100, client=None, logs_client=None) -> list[
     endpoint = client.meta.endpoint_url
     host = urllib.parse.urlsplit(endpoint).hostname or ""
     if not host.endswith(_AWS_DOMAINS):
-        return _local_logs(endpoint, name, lines)
+        return _local_logs(client, endpoint, name, lines)
     import boto3
 
     group = (config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{name}"
@@ -210,10 +210,24 @@ def cloudwatch_lines(logs_client, group: str, lines: int) -> list[str]:
 
 # -- helpers ----------------------------------------------------------------------------------
 
-def _local_logs(endpoint: str, name: str, lines: int) -> list[str]:
+def _local_logs(client, endpoint: str, name: str, lines: int) -> list[str]:
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
     url = f"{endpoint.rstrip('/')}/_local/functions/{urllib.parse.quote(name)}/logs?lines={lines}"
+    # local-lambda checks SigV4 on every request, its extras included: sign as boto3 would,
+    # with the credentials boto3 finds (those lambda_client's clients sign with).
+    credentials = botocore.session.get_session().get_credentials()
+    if credentials is None:
+        raise DeployError(f"cannot read the logs of {name} from {endpoint}: no AWS "
+                          f"credentials to sign the request with")
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(credentials.get_frozen_credentials(), "lambda",
+              client.meta.region_name).add_auth(request)
     try:
-        with urllib.request.urlopen(url, timeout=30) as answer:
+        with urllib.request.urlopen(urllib.request.Request(
+                url, headers=dict(request.headers.items())), timeout=30) as answer:
             return json.load(answer)["lines"]
     except OSError as exc:
         raise DeployError(f"cannot read the logs of {name} from {endpoint} (not an AWS "

@@ -6,12 +6,22 @@ options in ``X-Amz-*`` headers with the payload as the raw body, everything else
 Errors carry the code in ``x-amzn-ErrorType`` and ``{"Type", "message"}`` in the body, which
 is what botocore parses into ``client.exceptions.<Code>``.
 
-Extras, outside Lambda's API (prefix ``/_local``):
+Every request must carry a SigV4 signature by a key the endpoint knows (`auth.Keyring`): the
+credentials the server was started with, or a sandbox's role credentials. Requests are
+bounded before anything is buffered: ``Content-Length`` must be a non-negative integer no larger
+than the route's limit (an Invoke's 6 MB / 1 MB payload, CreateFunction's base64 zip), every
+socket read times out after `READ_TIMEOUT` seconds, and at most `MAX_CONNECTIONS` connections
+are served at once (the rest are closed unanswered), so slow or hostile clients cannot pin an
+unbounded number of threads.
+
+Extras, outside Lambda's API (prefix ``/_local``, signed like the rest):
 
 - ``GET /_local/functions/NAME/logs?lines=N`` — the function's last N log lines (default 100)
   as ``{"lines": [...]}``: START/END/REPORT lines and everything the sandboxes printed.
 - ``POST /_local/reset`` — delete every function and stop every sandbox (test isolation).
-- ``GET /_local/code/SHA.zip`` — a function's zip; GetFunction's ``Code.Location`` points here.
+- ``GET /_local/code/SHA.zip?token=T`` — a function's zip; GetFunction's ``Code.Location``
+  points here with a token derived from the server's secret (unsigned, like the presigned S3
+  URL Lambda returns).
 """
 
 from __future__ import annotations
@@ -20,13 +30,21 @@ import http.server
 import json
 import logging
 import socket
+import threading
 import urllib.parse
 import uuid
 
+from lambdaflow.lambda_limits import EVENT_PAYLOAD, MAX_ZIPPED, SYNC_PAYLOAD
 from lambdaflow.locallambda.apierror import ApiError
 from lambdaflow.locallambda.service import LambdaService
 
 log = logging.getLogger(__name__)
+
+READ_TIMEOUT = 60.0          # seconds one socket read may take (headers, body, keep-alive idle)
+MAX_CONNECTIONS = 512        # connections served at once; more are closed at accept
+# A CreateFunction/UpdateFunctionCode body: the 50 MB zip, base64 (4/3), plus the JSON around it.
+MAX_CONTROL_BODY = MAX_ZIPPED * 4 // 3 + 64 * 1024
+_DISCARD_CHUNK = 1 << 16
 
 
 class HttpServer(http.server.ThreadingHTTPServer):
@@ -37,9 +55,11 @@ class HttpServer(http.server.ThreadingHTTPServer):
     """
 
     daemon_threads = True
+    request_queue_size = 128
 
     def __init__(self, address, service: LambdaService):
         self.service = service
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(address, _Handler)
 
     def get_request(self):
@@ -47,10 +67,20 @@ class HttpServer(http.server.ThreadingHTTPServer):
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn, address
 
+    def verify_request(self, request, client_address) -> bool:
+        return self._slots.acquire(blocking=False)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: HttpServer
+    timeout = READ_TIMEOUT
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("local-lambda: " + format, *args)
@@ -74,14 +104,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         segments = [urllib.parse.unquote(s) for s in url.path.strip("/").split("/")]
         query = urllib.parse.parse_qs(url.query)
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self.close_connection = True  # cannot tell where this request's body ends
-            self._error(ApiError(400, "InvalidRequestContentException",
-                                 "Content-Length must be an integer"))
-            return
-        body = self.rfile.read(length) if length else b""
-        try:
+            body = self._read_body(method, segments)
+            if segments[:2] == ["_local", "code"] and method == "GET":
+                self._code(segments[2] if len(segments) == 3 else "", query)
+                return
+            self.server.service.keyring.verify(method, self.path, self.headers, body)
             self._route(method, segments, query, body)
         except ApiError as exc:
             self._error(exc)
@@ -90,6 +117,45 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._error(ApiError(500, "ServiceException",
                                  "local-lambda failed on this request; its log has the "
                                  "traceback"))
+
+    def _read_body(self, method: str, segments: list[str]) -> bytes:
+        """The request's body, once its declared length is known to be within limits."""
+        raw = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise ApiError(411, "LengthRequiredException",
+                           "send a Content-Length; chunked bodies are not accepted")
+        if raw is None or raw.strip() == "":
+            return b""
+        if not raw.strip().isdigit():
+            self.close_connection = True  # cannot tell where this request's body ends
+            raise ApiError(400, "InvalidRequestContentException",
+                           f"Content-Length must be a non-negative integer, got {raw!r}")
+        length = int(raw)
+        invoke = method == "POST" and len(segments) == 4 and segments[3] == "invocations"
+        if invoke:
+            event = self.headers.get("X-Amz-Invocation-Type") == "Event"
+            limit = EVENT_PAYLOAD if event else SYNC_PAYLOAD
+        else:
+            limit = MAX_CONTROL_BODY
+        if length > limit:
+            self._discard(length)
+            if invoke:
+                kind = "Event" if limit == EVENT_PAYLOAD else "RequestResponse"
+                raise ApiError(413, "RequestEntityTooLargeException",
+                               f"{length} byte payload is too large for the {kind} "
+                               f"invocation type (limit {limit} bytes)")
+            raise ApiError(413, "RequestEntityTooLargeException",
+                           f"Request must be smaller than {limit} bytes for this operation")
+        return self.rfile.read(length) if length else b""
+
+    def _discard(self, length: int) -> None:
+        """Read and drop an oversized body, so the client gets the answer, not a reset."""
+        while length > 0:
+            chunk = self.rfile.read(min(length, _DISCARD_CHUNK))
+            if not chunk:
+                break
+            length -= len(chunk)
 
     def _json(self, status: int, doc: object | None, headers: dict | None = None) -> None:
         data = b"" if doc is None else json.dumps(doc).encode()
@@ -176,8 +242,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             case ("POST", ["_local", "reset"], 2, _):
                 service.reset()
                 self._json(200, {})
-            case ("GET", ["_local", "code"], 3, _):
-                self._code(seg[2])
             case _:
                 raise ApiError(404, "UnknownOperationException",
                                f"local-lambda does not implement {method} /{'/'.join(seg)}")
@@ -195,7 +259,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             raise ApiError(404, "UnknownOperationException", f"no {method} on tags")
 
-    def _code(self, filename: str) -> None:
+    def _code(self, filename: str, query: dict) -> None:
+        token = query.get("token", [""])[0]
+        if not self.server.service.code_token_valid(filename, token):
+            raise ApiError(403, "AccessDenied", "the code URL's token is missing or wrong")
         for function in self.server.service.store.all():
             if function.code.zip_path.name == filename:
                 self._send(200, function.code.zip_path.read_bytes(),

@@ -21,11 +21,14 @@ class LocalLambda:
 
     `concurrency` is the account concurrency limit; `region` defaults to ``AWS_REGION`` /
     ``AWS_DEFAULT_REGION`` or us-east-1; `runtime_dir` overrides the sandbox runtime directory
-    (see `lambdaflow.locallambda.runtime`). Nothing starts until `start`.
+    (see `lambdaflow.locallambda.runtime`). Every request must be SigV4-signed with
+    `credentials` (access key, secret key), by default the ones boto3 finds in this process
+    (environment, profile) when `start` runs. Nothing starts until `start`.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, concurrency: int = 1000,
-                 region: str | None = None, runtime_dir: str | os.PathLike | None = None):
+                 region: str | None = None, runtime_dir: str | os.PathLike | None = None,
+                 credentials: tuple[str, str] | None = None):
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
         if not 0 <= port <= 65535:
@@ -36,6 +39,7 @@ class LocalLambda:
         self.region = (region or os.environ.get("AWS_REGION")
                        or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
         self._runtime_dir = Path(runtime_dir) if runtime_dir else None
+        self._credentials = credentials or (None, None)
         self._server = None
         self._thread: threading.Thread | None = None
         self._workdir: Path | None = None
@@ -56,18 +60,20 @@ class LocalLambda:
 
     def start(self) -> "LocalLambda":
         from lambdaflow.locallambda.api import HttpServer
+        from lambdaflow.locallambda.auth import Keyring, server_credentials
         from lambdaflow.locallambda.runtime import runtime_dir
         from lambdaflow.locallambda.service import LambdaService
 
         if self._server is not None:
             return self
+        keyring = Keyring(server_credentials(*self._credentials), self.region)
         runtime = self._runtime_dir or runtime_dir()
         if not (runtime / "awslambdaric").is_dir():
             raise ConfigError(f"runtime directory {runtime} has no awslambdaric package; "
                               f"build one with: pip install --target DIR awslambdaric boto3")
         self._workdir = Path(tempfile.mkdtemp(prefix="lambdaflow-local-lambda-"))
         service = LambdaService(workdir=self._workdir, region=self.region, runtime_dir=runtime,
-                                account_concurrency=self.concurrency)
+                                keyring=keyring, account_concurrency=self.concurrency)
         try:
             self._server = HttpServer((self.host, self.port), service)
         except OSError as exc:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import base64
 import collections
 import datetime
+import hashlib
+import hmac
 import json
 import logging
 import math
@@ -34,6 +36,7 @@ from pathlib import Path
 
 from lambdaflow.lambda_limits import EVENT_PAYLOAD, MAX_UNZIPPED, MAX_ZIPPED, SYNC_PAYLOAD
 from lambdaflow.locallambda.apierror import ApiError, invalid
+from lambdaflow.locallambda.auth import Keyring
 from lambdaflow.locallambda.functions import (
     Function, FunctionStore, decode_zip, parse_name,
     validate_architectures, validate_config)
@@ -61,9 +64,10 @@ class InvokeResult:
 class LambdaService:
     """Everything the endpoint does. Thread-safe; `close` stops every sandbox."""
 
-    def __init__(self, *, workdir: Path, region: str, runtime_dir: Path,
+    def __init__(self, *, workdir: Path, region: str, runtime_dir: Path, keyring: Keyring,
                  account_concurrency: int = 1000, base_url: str = ""):
         self.region = region
+        self.keyring = keyring
         self.base_url = base_url
         self.account_concurrency = account_concurrency
         self.store = FunctionStore(workdir, region)
@@ -119,12 +123,21 @@ class LambdaService:
         doc = {
             "Configuration": function.configuration(self.region),
             "Code": {"RepositoryType": "S3",
-                     "Location": f"{self.base_url}/_local/code/{function.code.zip_path.name}"},
+                     "Location": f"{self.base_url}/_local/code/{function.code.zip_path.name}"
+                                 f"?token={self._code_token(function.code.zip_path.name)}"},
             "Tags": dict(function.tags),
         }
         if function.reserved is not None:
             doc["Concurrency"] = {"ReservedConcurrentExecutions": function.reserved}
         return doc
+
+    def _code_token(self, filename: str) -> str:
+        key = self.keyring.server.secret_key.encode()
+        return hmac.new(key, b"code:" + filename.encode(), hashlib.sha256).hexdigest()
+
+    def code_token_valid(self, filename: str, token: str) -> bool:
+        """Whether `token` is the one GetFunction put in this code file's Location."""
+        return hmac.compare_digest(self._code_token(filename).encode(), token.encode())
 
     def get_configuration(self, ref: str) -> dict:
         return self.store.get(ref).configuration(self.region)

@@ -1,8 +1,8 @@
 """pytest fixtures for the local Lambda endpoint (`lambdaflow.locallambda`).
 
 ``local_lambda`` (session): starts one endpoint on 127.0.0.1 (ephemeral port) in this process,
-sets ``AWS_ENDPOINT_URL_LAMBDA`` to it — plus dummy credentials and a region, unless the
-environment already has them — and yields its URL. Any boto3 lambda client created afterwards
+sets ``AWS_ENDPOINT_URL_LAMBDA`` to it — plus the dummy credentials `CREDENTIALS` the endpoint
+checks every request's signature against, and a region unless one is set — and yields its URL. Any boto3 lambda client created afterwards
 talks to it::
 
     def test_my_function(local_lambda):
@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import pytest
 
-_DUMMY_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+#: The key pair the test endpoint accepts (as moto's S3 fixture uses): clients in the test
+#: process sign with them through the environment.
+CREDENTIALS = ("testing", "testing")
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +32,13 @@ def local_lambda_server():
     from lambdaflow.locallambda import LocalLambda
 
     with pytest.MonkeyPatch.context() as patch:
-        for key, value in _DUMMY_ENV.items():
-            if not os.environ.get(key):
-                patch.setenv(key, value)
-        with LocalLambda("127.0.0.1", 0) as endpoint:
+        patch.setenv("AWS_ACCESS_KEY_ID", CREDENTIALS[0])
+        patch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIALS[1])
+        for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):
+            patch.delenv(name, raising=False)
+        if not os.environ.get("AWS_DEFAULT_REGION"):
+            patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        with LocalLambda("127.0.0.1", 0, credentials=CREDENTIALS) as endpoint:
             patch.setenv("AWS_ENDPOINT_URL_LAMBDA", endpoint.url)
             yield endpoint
 

@@ -147,14 +147,23 @@ def test_code_from_s3(lam, local_lambda_clean, s3_bucket):
 def test_logs_and_code_download_extras(lam, create, local_lambda):
     import urllib.request
 
+    from lambdaflow.deploy.functions import logs
+
     name = create("def handler(event, context):\n    print('remember me')\n")
     lam.invoke(FunctionName=name)
-    with urllib.request.urlopen(f"{local_lambda}/_local/functions/{name}/logs?lines=5") as r:
-        lines = json.loads(r.read())["lines"]
+    with pytest.raises(urllib.error.HTTPError) as unsigned:
+        urllib.request.urlopen(f"{local_lambda}/_local/functions/{name}/logs?lines=5")
+    assert unsigned.value.code == 403
+    lam.tag_resource(Resource=lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"],
+                     Tags={"lambdaflow:managed": "true"})
+    lines = logs(name, lines=5, client=lam)
     assert "remember me" in lines and lines[-1].startswith("REPORT RequestId:")
     location = lam.get_function(FunctionName=name)["Code"]["Location"]
     with urllib.request.urlopen(location) as r:
         code = r.read()
+    with pytest.raises(urllib.error.HTTPError) as forged:
+        urllib.request.urlopen(location[:-4] + "0000")
+    assert forged.value.code == 403
     sha = lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
     assert base64.b64encode(hashlib.sha256(code).digest()).decode() == sha
 

@@ -1,0 +1,154 @@
+"""Nobody but the holder of the server's credentials (or a sandbox's role) gets in.
+
+Lambda authenticates every REST call by its SigV4 signature; so does local-lambda, against the
+key pair it was started with. The attacker here is another local user: a child process that
+drops to ``nobody`` and tries the REST API (unsigned, with guessed keys, replaying a signature
+over another body) and every TCP port listening on this machine for a Runtime API that would
+hand it an invocation.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import pwd
+import urllib.parse
+
+import pytest
+
+from lambdaflow.testing.locallambda import CREDENTIALS
+
+
+def _signed(url: str, method: str, path: str, body: bytes = b"", *, key=CREDENTIALS,
+            region="us-east-1") -> dict:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url + path, data=body)
+    SigV4Auth(Credentials(*key), "lambda", region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def _raw(url: str, method: str, path: str, body: bytes = b"", headers=None):
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        answer = conn.getresponse()
+        return answer.status, answer.getheader("x-amzn-ErrorType"), answer.read()
+    finally:
+        conn.close()
+
+
+def test_unsigned_and_badly_signed_requests_are_refused(local_lambda):
+    path = "/2015-03-31/functions/"
+    assert _raw(local_lambda, "GET", path)[:2] == (403, "MissingAuthenticationTokenException")
+    wrong_secret = _signed(local_lambda, "GET", path, key=(CREDENTIALS[0], "guess"))
+    assert _raw(local_lambda, "GET", path, headers=wrong_secret)[:2] == \
+        (403, "InvalidSignatureException")
+    unknown_key = _signed(local_lambda, "GET", path, key=("AKIAGUESSED", "guess"))
+    assert _raw(local_lambda, "GET", path, headers=unknown_key)[:2] == \
+        (403, "UnrecognizedClientException")
+    other_region = _signed(local_lambda, "GET", path, region="eu-west-1")
+    assert _raw(local_lambda, "GET", path, headers=other_region)[0] == 403
+    good = _signed(local_lambda, "GET", path)
+    assert _raw(local_lambda, "GET", path, headers=good)[0] == 200
+
+
+def test_a_signature_does_not_carry_over_to_another_body(local_lambda):
+    path = "/2015-03-31/functions"
+    body = json.dumps({"FunctionName": "x"}).encode()
+    headers = _signed(local_lambda, "POST", path, body)
+    forged = json.dumps({"FunctionName": "y"}).encode()
+    assert _raw(local_lambda, "POST", path, forged, headers)[:2] == \
+        (403, "InvalidSignatureException")
+
+
+def test_content_length_is_checked_before_the_body_is_read(local_lambda):
+    path = "/2015-03-31/functions/f/invocations"
+    status, code, _ = _raw(local_lambda, "POST", path, b"",
+                           {"Content-Length": "-1", "Connection": "close"})
+    assert (status, code) == (400, "InvalidRequestContentException")
+    big = b"0" * (6 * 1024 * 1024 + 1)
+    status, code, _ = _raw(local_lambda, "POST", path, big, {"Content-Length": str(len(big))})
+    assert (status, code) == (413, "RequestEntityTooLargeException")
+
+
+def _as_nobody(target, *args) -> dict:
+    """Run `target(*args)` in a child that has dropped to uid/gid nobody; return its dict."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the attacker
+        try:
+            os.close(read)
+            nobody = pwd.getpwnam("nobody")
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            result = target(*args)
+            os.write(write, json.dumps(result).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+def _listening_ports() -> list[int]:
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A":  # LISTEN
+                ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(set(ports))
+
+
+def _attack(url: str, function_name: str) -> dict:
+    """What another local user can get: REST answers, and any Runtime API invocation."""
+    found = {"rest": [], "runtime_api": [], "uid": os.getuid()}
+    attempts = [
+        ("GET", "/2015-03-31/functions/", b"", {}),
+        ("POST", f"/2015-03-31/functions/{function_name}/invocations", b"{}", {}),
+        ("POST", f"/2015-03-31/functions/{function_name}/invocations", b"{}",
+         _signed(url, "POST", f"/2015-03-31/functions/{function_name}/invocations", b"{}",
+                 key=("testing", "nottesting"))),
+    ]
+    for method, path, body, headers in attempts:
+        found["rest"].append(_raw(url, method, path, body, headers)[0])
+    for port in _listening_ports():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            conn.request("GET", "/2018-06-01/runtime/invocation/next")
+            answer = conn.getresponse()
+            if answer.getheader("Lambda-Runtime-Aws-Request-Id"):
+                found["runtime_api"].append(port)
+        except (OSError, http.client.HTTPException):
+            pass  # not an HTTP server, or one that hangs up on this request
+        finally:
+            conn.close()
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
+def test_another_local_user_cannot_get_in(lam, create):
+    name = create("""
+        def handler(event, context):
+            return "secret result"
+        """)
+    assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == "secret result"
+    # A warm sandbox is now waiting on its Runtime API for the next invocation.
+    url = lam.meta.endpoint_url
+    found = _as_nobody(_attack, url, name)
+    assert found["uid"] == pwd.getpwnam("nobody").pw_uid
+    assert found["rest"] == [403, 403, 403]
+    assert found["runtime_api"] == []
