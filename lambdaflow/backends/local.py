@@ -195,10 +195,13 @@ class _Worker:
         """SIGKILL the worker's process group, leaving the reaping to the thread using it: that
         thread sees end of file on the response pipe and reports the death as usual."""
         if not self.proc.reaped:  # unreaped, the pid and group id cannot have been reused
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass  # the whole group is gone already
+            # The pid first: a worker forked a moment ago may not have called setsid() yet, so
+            # its group does not exist (nor does anything the task started).
+            for kill in (os.kill, os.killpg):
+                try:
+                    kill(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass  # gone already
 
     def stop(self) -> None:
         """Kill the process and close the pipes. An idle worker holds nothing worth waiting for."""
