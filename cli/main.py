@@ -14,7 +14,7 @@ import sys
 
 # Subcommand modules, imported lazily so `lambdaflow --help` stays fast. Named relative to this
 # package: the `cli/` folder is installed as `lambdaflow_cli` (see setup.py).
-_COMMAND_MODULES = ("deploy", "local_lambda", "sh")
+_COMMAND_MODULES = ("deploy", "local_lambda", "sh", "calibrate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,11 +1,23 @@
 """`lambdaflow sh`: run a shell pipeline as map/reduce over byte ranges (thin over
-`lambdaflow.shell.Pipeline`)."""
+`lambdaflow.shell.Pipeline`).
+
+Start-up matters here: with ``--width auto`` (the default) a small input runs once, locally,
+with no workers, so this module imports only what that needs before it knows the size — the
+executor, cloudpickle and boto3 come later, and only when workers run.
+"""
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import stat
 import sys
+
+#: Inputs smaller than this are measured before anything starts (stdin is read into memory
+#: up to it), so the cost model can pick running them locally.
+PROBE_BYTES = 10 * 1000 * 1000
+PLAN_CHOICES = ("auto", "local", "merge", "shuffle")   # lambdaflow.shell.choice's
 
 
 def register(subparsers) -> None:
@@ -14,8 +26,18 @@ def register(subparsers) -> None:
         description="Run PIPELINE over byte ranges of its input on lambdaflow workers. "
                     "Reads stdin and writes stdout unless -i/-o are given.")
     p.add_argument("pipeline", metavar="PIPELINE", help="e.g. 'sort | uniq -c | sort -rn'")
-    p.add_argument("--width", type=int, default=None,
-                   help="byte ranges per parallel stage (default: the executor's workers)")
+    p.add_argument("--width", type=_width, default="auto",
+                   help="byte ranges per parallel stage, or 'auto' (the default): the cost "
+                        "model picks the width and the plan, and runs small inputs locally")
+    p.add_argument("--plan", choices=PLAN_CHOICES, default=None,
+                   help="auto: the fastest predicted (default with --width auto); merge: "
+                        "workers sort, the coordinator merges (default with a numeric "
+                        "--width); shuffle: reducers merge key ranges; local: no workers")
+    p.add_argument("--max-cost", type=float, metavar="DOLLARS", default=None,
+                   help="with auto: the fastest plan predicted to cost at most this")
+    p.add_argument("--assume-size", metavar="SIZE", default=None,
+                   help="with --explain: predict for an input of SIZE (e.g. 100GB) "
+                        "without reading anything")
     p.add_argument("--backend", choices=("local", "aws"), default=None)
     p.add_argument("--function", default=None, help="Lambda function name (aws backend)")
     p.add_argument("-i", "--input", metavar="URL", default=None, help="input path or URL")
@@ -27,44 +49,112 @@ def register(subparsers) -> None:
                    help="draw the workers' progress on stderr (default: when stderr is a "
                         "terminal and the job runs over a second)")
     p.add_argument("--explain", action="store_true",
-                   help="print which commands run where, with which aggregator, and exit")
+                   help="print the chosen plan, the predictions of the plans considered, and "
+                        "which commands run where; run nothing")
     p.set_defaults(func=run)
 
 
+def _width(text: str):
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor a number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"width must be >= 1, got {value}")
+    return value
+
+
 def run(args) -> int:
-    from lambdaflow import LambdaExecutor
     from lambdaflow.shell import Pipeline, ShellError, StageFailed
 
     pipeline = Pipeline(args.pipeline)
+    plan = args.plan or ("auto" if args.width == "auto" else "merge")
+    backend = args.backend or ("aws" if args.function else "local")
     if args.explain:
-        width = args.width or _default_width(args.backend, args.function)
-        sys.stdout.write(pipeline.explain(width=width, input=args.input, output=args.output))
+        from lambdaflow.shell.costmodel import parse_size
+
+        size = parse_size(args.assume_size) if args.assume_size else None
+        sys.stdout.write(pipeline.explain(
+            width=args.width, input=args.input, output=args.output, size=size,
+            backend=backend, plan=plan, max_cost=args.max_cost,
+            concurrency=_concurrency(backend, args.function)))
         return 0
-    with LambdaExecutor(backend=args.backend, function=args.function,
-                        progress=args.progress) as ex:
-        source = args.input
-        if source is None and pipeline.plan().input is None:
-            if sys.stdin.isatty():
-                raise ShellError("the pipeline's input would be this terminal: give -i URL, "
-                                 "redirect stdin (< FILE), or start with 'cat FILE |'")
-            source = sys.stdin.buffer
-        try:
-            status = pipeline.run(ex, input=source, output=args.output, width=args.width,
-                                  scratch=args.scratch)
-            sys.stdout.flush()
-        except StageFailed as exc:
-            # lambdaflow's own failure (storage, a worker): whatever was printed is incomplete.
-            print(f"lambdaflow: error: {exc}; the output is incomplete", file=sys.stderr)
-            return StageFailed.EXIT_STATUS
-        except BrokenPipeError:
-            # Whoever read our stdout stopped (| head): bash's last command would die of
-            # SIGPIPE, quietly, with status 141.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 141
+    if args.assume_size:
+        raise ShellError("--assume-size only predicts (with --explain); drop it to run")
+    source = args.input
+    if source is None and pipeline.plan().input is None:
+        if sys.stdin.isatty():
+            raise ShellError("the pipeline's input would be this terminal: give -i URL, "
+                             "redirect stdin (< FILE), or start with 'cat FILE |'")
+        source = sys.stdin.buffer
+    width = args.width
+    try:
+        if plan == "local" or (plan == "auto" and width == "auto"):
+            size, source = _measure(pipeline, source)
+            if size is not None or plan == "local":
+                picked = pipeline.choose(
+                    size=size, input=source if isinstance(source, str) else None,
+                    output=args.output, backend=backend, width="auto", plan=plan,
+                    max_cost=args.max_cost, concurrency=_concurrency(backend, args.function))
+                if picked.plan == "local":
+                    return _flushed(pipeline.run_local(input=source, output=args.output))
+                plan, width = picked.plan, picked.width
+        from lambdaflow import LambdaExecutor
+
+        with LambdaExecutor(backend=args.backend, function=args.function,
+                            progress=args.progress) as ex:
+            status = pipeline.run(ex, input=source, output=args.output, width=width,
+                                  scratch=args.scratch, plan=plan, max_cost=args.max_cost)
+        return _flushed(status)
+    except StageFailed as exc:
+        # lambdaflow's own failure (storage, a worker): whatever was printed is incomplete.
+        print(f"lambdaflow: error: {exc}; the output is incomplete", file=sys.stderr)
+        return StageFailed.EXIT_STATUS
+    except BrokenPipeError:
+        # Whoever read our stdout stopped (| head): bash's last command would die of
+        # SIGPIPE, quietly, with status 141.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _flushed(status: int) -> int:
+    sys.stdout.flush()
     return status
 
 
-def _default_width(backend, function) -> int:
-    from lambdaflow.config import ExecutorConfig
+def _measure(pipeline, source):
+    """The input's size when it is cheap to know (a file, an object, or stdin under
+    PROBE_BYTES, which is then read into memory), and the source to run from."""
+    if isinstance(source, str) or source is None:
+        url = source or pipeline.plan().input
+        from lambdaflow import storage
 
-    return ExecutorConfig.build(backend=backend, function=function).max_workers
+        try:
+            return storage.size(url), source
+        except OSError:
+            return None, source  # the run says what is wrong with it
+    try:
+        info = os.fstat(source.fileno())
+    except (OSError, ValueError, AttributeError):
+        info = None
+    if info is not None and stat.S_ISREG(info.st_mode):
+        return max(0, info.st_size - source.tell()), source
+    data = source.read(PROBE_BYTES + 1)
+    if len(data) <= PROBE_BYTES:
+        return len(data), io.BytesIO(data)
+    from lambdaflow.shell.processes import Piped
+
+    return None, io.BufferedReader(Piped(source, data))
+
+
+def _concurrency(backend: str, function: str | None) -> int:
+    """Workers at once: LAMBDAFLOW_MAX_WORKERS, else the backend's default."""
+    raw = os.environ.get("LAMBDAFLOW_MAX_WORKERS")
+    if raw:
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            pass  # the executor refuses it with a message when it starts
+    return (os.cpu_count() or 1) if backend == "local" else 64

@@ -36,6 +36,7 @@ from functools import partial
 from lambdaflow import _cancel, _shipping, pricing
 from lambdaflow import response as wire_response
 from lambdaflow import timeline as _timeline
+from lambdaflow.liveoutput import TaskEcho
 from lambdaflow.progress import Progress, ProgressConfig
 from lambdaflow.agent import tasks, wire
 from lambdaflow.agent.signing import JobKey
@@ -142,6 +143,7 @@ class _WorkItem:
     # do through their futures' owner: work submitted and then left runs (dispatchers hold the
     # executor only weakly, so an executor with no work left can be collected).
     owner: "LambdaExecutor | None" = None
+    checkpoint: str | None = None  # the task's hash, when the job keeps checkpoints
 
 
 class LambdaExecutor(Executor):
@@ -168,6 +170,11 @@ class LambdaExecutor(Executor):
             terminal, no CI variable is set and the job has run over 1 s".
         job_key: the signing key (default: a new one); executors whose tasks read each other's
             stored objects share one (`lambdaflow.session` does).
+        job_id: name this job (default: a new timestamped id); with `checkpoint_url`, the name
+            under which a rerun finds this run's results.
+        checkpoint_url: storage prefix (``s3://…`` or a path) where each finished task's
+            result is stored, signed; a rerun with the same `job_id` reuses them and runs only
+            the tasks without one (`lambdaflow.checkpoint`; `stats()["reused"]`).
     """
 
     def __init__(self, max_workers: int | None = None, *, function: str | None = None,
@@ -177,6 +184,7 @@ class LambdaExecutor(Executor):
                  keep_spill: bool = False, memory_mb: int | None = None,
                  echo_output: bool = True, prices: pricing.Prices = pricing.DEFAULT_PRICES,
                  progress: bool | None = None, job_key: JobKey | None = None,
+                 job_id: str | None = None, checkpoint_url: str | None = None,
                  initializer=None, initargs: tuple = (), max_tasks_per_child: int | None = None):
         given = backend if isinstance(backend, Backend) else None
         if initializer is not None and not callable(initializer):
@@ -186,11 +194,14 @@ class LambdaExecutor(Executor):
             timeout=timeout,
             retries=retries, serializer=serializer, spill_url=spill_url, keep_spill=keep_spill,
             memory_mb=memory_mb, echo_output=echo_output)
-        self._backend = given or _make_backend(self.config, max_tasks_per_child)
+        # The local backend hands over task output as it is printed; Lambda only in responses.
+        self._live_echo = TaskEcho() if self.config.echo_output else None
+        self._backend = given or _make_backend(self.config, self._live_echo, max_tasks_per_child)
         self._initializer = None if initializer is None else (initializer, tuple(initargs))
         self._broken: str | None = None  # why the executor broke (its initializer failed)
         self._serializer = wire.serializer_module(self.config.serializer)
-        self.job_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        self.job_id = job_id or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        self._checkpoints = _checkpoint_store(checkpoint_url, job_id)
         # Signs every pickle this job puts in storage; it travels only inside events.
         self._job_key = job_key or JobKey.new()
         self._job_key_text = self._job_key.text
@@ -209,9 +220,11 @@ class LambdaExecutor(Executor):
         self._prices = prices
         self._timeline = _timeline.Timeline(arch=self._backend.architecture,
                                             estimate_memory_mb=self.config.memory_mb)
-        self._progress = Progress(self.stats, ProgressConfig.build(progress),
+        self._progress = Progress(_weak_stats(self), ProgressConfig.build(progress),
                                   max_workers=self.config.max_workers,
                                   show_cost=self.config.backend == "aws")
+        if self._live_echo is not None:
+            self._live_echo.around = self._progress.output
         self._fn_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._running: set[Future] = set()  # futures dequeued by a dispatcher, not yet settled
         self._stopping = False  # kill() or shutdown(cancel_futures=True) began
@@ -243,7 +256,10 @@ class LambdaExecutor(Executor):
             future.task_id = task_id
             future.stats = TaskStats(task_id, time.time(), size)
             self._totals.submitted(future.stats)
-            self._queue.put(_WorkItem(future, task_id, fn_text, args_bytes, self))
+            self._queue.put(_WorkItem(
+                future, task_id, fn_text, args_bytes, self,
+                None if self._checkpoints is None else
+                self._checkpoints.task_hash(self.config.serializer, fn_text, args_bytes)))
             self._adjust_thread_count()
         self._progress.start()
         return future
@@ -335,6 +351,9 @@ class LambdaExecutor(Executor):
                        cost_usd=usage.cost(self._prices),
                        cost_basis="billed" if usage.measured else
                        f"estimated at {self._timeline.estimate_memory_mb} MB")
+        if self._checkpoints is not None:
+            summary.update(reused=self._checkpoints.reused,
+                           checkpoint_rejected=self._checkpoints.rejected)
         return summary
 
     def timeline(self, path=None) -> list:
@@ -470,6 +489,8 @@ class LambdaExecutor(Executor):
 
     def _run(self, item: _WorkItem) -> None:
         """Run one work item to completion, setting its future. Never raises."""
+        if item.checkpoint is not None and self._reuse_checkpoint(item):
+            return
         future, stats = item.future, item.future.stats
         try:
             event = self._event(item)
@@ -482,7 +503,11 @@ class LambdaExecutor(Executor):
                     if stats.attempts > self.config.retries or future.cancelled():
                         raise
             result = self._outcome(response, stats)
+            if item.checkpoint is not None:
+                self._save_checkpoint(item, result)
         except BaseException as exc:  # noqa: BLE001 — the future must learn every failure
+            if self._live_echo is not None:
+                self._live_echo.end(stats.task_id)
             self._running.discard(future)
             if future.cancelled() or (self._stopping and _cancel.cancel_running(future)):
                 self._totals.cancelled()  # stopped by kill(): its end is the cancellation
@@ -503,6 +528,33 @@ class LambdaExecutor(Executor):
             self._totals.finished(stats, failed=False)
             self._timeline.add(stats, failed=False)
             _settle(future.set_result, result)
+
+    def _reuse_checkpoint(self, item: _WorkItem) -> bool:
+        """Settle `item` from a stored result of an earlier run, if one verifies."""
+        future, stats = item.future, item.future.stats
+        try:
+            stored = self._checkpoints.load(item.checkpoint)
+            if stored is None:
+                return False
+            result = self._serializer.loads(stored)
+        except Exception as exc:  # noqa: BLE001 — unreadable storage or a stale pickle: rerun
+            warnings.warn(f"task {item.task_id}: its checkpoint could not be used ({exc}); "
+                          f"running it again", stacklevel=2)
+            return False
+        self._running.discard(future)
+        stats.completed = time.time()
+        self._totals.finished(stats, failed=False)
+        self._timeline.add(stats, failed=False, reused=True)
+        _settle(future.set_result, result)
+        return True
+
+    def _save_checkpoint(self, item: _WorkItem, result) -> None:
+        try:
+            self._checkpoints.save(item.checkpoint, wire.dumps(self._serializer, result))
+        except Exception as exc:  # noqa: BLE001 — the result stands; only a rerun loses it
+            warnings.warn(f"task {item.task_id}: its result could not be checkpointed "
+                          f"({type(exc).__name__}: {exc}); a rerun will run it again",
+                          stacklevel=2)
 
     def _event(self, item: _WorkItem) -> dict:
         event = {
@@ -544,6 +596,8 @@ class LambdaExecutor(Executor):
         stats.max_rss_kb = get("max_rss_kb")
         if unknown := worker_stats.keys() - _TASK_STATS_FIELDS:
             stats.extra.update({key: worker_stats[key] for key in unknown})
+        if self._live_echo is not None:
+            self._live_echo.end(stats.task_id)
         if self.config.echo_output and (response.get("stdout") or response.get("stderr")):
             with self._progress.output():
                 _echo(stats.task_id, response.get("stdout"), sys.stdout)
@@ -660,13 +714,15 @@ def _abandon(work_queue, threads, backend) -> None:
     backend.close()
 
 
-def _make_backend(config: ExecutorConfig, max_tasks_per_child: int | None):
+def _make_backend(config: ExecutorConfig, live_echo: TaskEcho | None,
+                  max_tasks_per_child: int | None):
     cls = backend_class(config.backend)
     if max_tasks_per_child is not None and (
             not isinstance(max_tasks_per_child, int) or max_tasks_per_child < 1):
         raise ValueError("max_tasks_per_child must be >= 1")
     if config.backend == "local":
         return cls(max_workers=config.max_workers, memory_mb=config.memory_mb,
+                   on_output=live_echo.write if live_echo is not None else None,
                    max_tasks_per_worker=max_tasks_per_child)
     if max_tasks_per_child is not None:
         raise ConfigError("max_tasks_per_child applies to the local backend: Lambda alone "
@@ -676,6 +732,30 @@ def _make_backend(config: ExecutorConfig, max_tasks_per_child: int | None):
         raise ConfigError("memory_mb applies to the local backend; on Lambda the function's "
                           "memory is set with `lambdaflow create NAME --memory MB`")
     return cls(function=config.function, max_workers=config.max_workers, timeout=config.timeout)
+
+
+def _checkpoint_store(url: str | None, job_id: str | None):
+    if url is None:
+        return None
+    if job_id is None:
+        raise ConfigError("checkpoint_url needs job_id='name': the name under which a rerun "
+                          "finds the results this run stores")
+    from lambdaflow.checkpoint import CheckpointStore
+
+    return CheckpointStore(url, job_id)
+
+
+def _weak_stats(executor: LambdaExecutor):
+    """`executor.stats`, without the progress thread keeping the executor alive."""
+    ref = weakref.ref(executor)
+
+    def stats() -> dict:
+        live = ref()
+        if live is None:
+            raise RuntimeError("the executor was garbage-collected")
+        return live.stats()
+
+    return stats
 
 
 def _chunks(iterable, size: int):

@@ -30,6 +30,12 @@ def set_output_passthrough(enabled: bool) -> None:
     _state["capture"] = OutputCapture(passthrough=enabled)
 
 
+def set_output_capture(capture: OutputCapture) -> None:
+    """Use `capture` (an `OutputCapture`) for every task from now on: the local backend's
+    workers install one that streams output to the client as it is printed."""
+    _state["capture"] = capture
+
+
 def current_job_key() -> JobKey | None:
     """The signing key of the job whose task this worker is running (None outside a task):
     what a task signs its own stored pickles with, so that the client can verify them."""

@@ -8,10 +8,12 @@ client shut down or died).
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from lambdaflow.agent import handler as agent
 from lambdaflow.backends._frames import FRAME_HEADER, decode_body, encode_body
+from lambdaflow.backends._livecapture import LiveCapture
 
 
 class _Context:
@@ -32,16 +34,25 @@ class _Context:
 
 
 def main(request_fd: int, response_fd: int) -> None:
-    agent.set_output_passthrough(False)
     requests = open(request_fd, "rb")
-    responses = open(response_fd, "wb")
+    send_lock = threading.Lock()  # responses (this thread) and output frames (the forwarder)
+
+    def send(frame: bytes) -> None:
+        with send_lock:
+            view = memoryview(frame)
+            while view:
+                view = view[os.write(response_fd, view):]
+
+    capture = LiveCapture(send)
+    agent.set_output_capture(capture)
     while True:
         header = requests.read(FRAME_HEADER.size)
         if len(header) < FRAME_HEADER.size:
             return  # the client closed the pipe: shut down quietly
         length, deadline = FRAME_HEADER.unpack(header)
         event = decode_body(requests.read(length))
-        response = agent.handler(event, _Context(str(event.get("task_id")), deadline))
+        task_id = str(event.get("task_id"))
+        capture.task_id = task_id
+        response = agent.handler(event, _Context(task_id, deadline))
         body = encode_body(response)
-        responses.write(FRAME_HEADER.pack(len(body), 0.0) + body)
-        responses.flush()
+        send(FRAME_HEADER.pack(len(body), 0.0) + body)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import stat
 import sys
-from typing import BinaryIO, Mapping
+from typing import TYPE_CHECKING, BinaryIO, Mapping
 
 from lambdaflow import storage
 from lambdaflow.shell.annotations import Annotations
@@ -15,8 +16,13 @@ from lambdaflow.shell.config import ShellConfig
 from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.locations import absolute, is_local, scratch_space
 from lambdaflow.shell.parse import parse
-from lambdaflow.shell.plan import Plan, make_plan
+from lambdaflow.shell.plan import CoordinatorStage, Plan, make_plan
+from lambdaflow.shell.processes import Piped, run_chain
 from lambdaflow.shell.runner import run_plan
+from lambdaflow.storage.base import COPY_CHUNK
+
+if TYPE_CHECKING:
+    from lambdaflow.shell.choice import Choice
 
 
 class Pipeline:
@@ -33,57 +39,146 @@ class Pipeline:
         self.annotations = Annotations(tuple(annotation_path))
         self.env = dict(os.environ if env is None else env)
 
-    def plan(self, *, input: str | None = None, output: str | None = None) -> Plan:
-        return make_plan(self.parsed, self.annotations, self.env, input=input, output=output)
+    def plan(self, *, input: str | None = None, output: str | None = None,
+             rules: str = "merge") -> Plan:
+        """The plan with rule set `rules`: ``merge`` (coordinator merge / merge tree for
+        sorts) or ``shuffle`` (`lambdaflow.shell.shuffle`)."""
+        rule_set = None
+        if rules == "shuffle":
+            from lambdaflow.shell import shuffle
 
-    def explain(self, *, width: int, input: str | None = None, output: str | None = None,
-                fan_in: int | None = None, second_round_bytes: int | None = None) -> str:
-        """The plan as text: which commands run where, with which aggregator and width."""
-        config = ShellConfig.build(width=width, fan_in=fan_in,
+            rule_set = shuffle.SHUFFLE_RULES
+        return make_plan(self.parsed, self.annotations, self.env, input=input, output=output,
+                         rule_set=rule_set)
+
+    def choose(self, *, size: int | None, input: str | None = None, output: str | None = None,
+               backend: str = "local", width: int | str = "auto", plan: str = "auto",
+               max_cost: float | None = None, fan_in: int | None = None,
+               concurrency: int | None = None) -> Choice:
+        """The plan and width the cost model picks for an input of `size` bytes (see
+        `lambdaflow.shell.choice`)."""
+        from lambdaflow.shell import choice
+
+        config = ShellConfig.build(width=1, fan_in=fan_in, env=self.env)
+        if concurrency is None:
+            concurrency = (os.cpu_count() or 1) if backend == "local" else 1000
+        return choice.choose(self.plan(input=input, output=output),
+                             self.plan(input=input, output=output, rules="shuffle"),
+                             size=size, backend=backend, width=width, plan=plan,
+                             max_cost=max_cost, fan_in=config.fan_in,
+                             concurrency=concurrency, env=self.env)
+
+    def explain(self, *, width: int | str, input: str | None = None,
+                output: str | None = None, fan_in: int | None = None,
+                second_round_bytes: int | None = None, size: int | None = None,
+                backend: str = "local", plan: str | None = None,
+                max_cost: float | None = None, concurrency: int | None = None) -> str:
+        """The plan as text: the cost model's choice (with `size`, its predictions), then
+        which commands run where, with which aggregator and width."""
+        out_url = output if isinstance(output, str) else None
+        if plan is None:
+            plan = "auto" if width == "auto" else "merge"
+        if size is None and width == "auto":
+            size = _known_size(input if isinstance(input, str) else
+                               self.plan(input=None, output=out_url).input)
+        picked = self.choose(size=size, input=input, output=out_url, backend=backend,
+                             width=width, plan=plan, max_cost=max_cost, fan_in=fan_in,
+                             concurrency=concurrency)
+        config = ShellConfig.build(width=picked.width, fan_in=fan_in,
                                    second_round_bytes=second_round_bytes, env=self.env)
-        plan = self.plan(input=input, output=output if isinstance(output, str) else None)
-        return plan.explain(config.width, config.second_round_bytes, config.fan_in)
+        text = picked.explain()
+        if picked.plan == "local":
+            chosen = self.plan(input=input, output=out_url)
+            commands = " | ".join(c.display() for s in chosen.stages for c in s.commands)
+            return (text + f"input: {chosen.input or 'stdin'}\nstage 1: coordinator, no "
+                    f"workers: {commands or 'cat'}\noutput: {chosen.output or 'stdout'}\n")
+        chosen = self.plan(input=input, output=out_url, rules=picked.plan)
+        return text + chosen.explain(config.width, config.second_round_bytes, config.fan_in)
 
     def run(self, executor, *, input: str | BinaryIO | None = None,
-            output: str | BinaryIO | None = None, width: int | None = None,
+            output: str | BinaryIO | None = None, width: int | str | None = None,
             scratch: str | None = None, fan_in: int | None = None,
-            second_round_bytes: int | None = None) -> int:
+            second_round_bytes: int | None = None, plan: str | None = None,
+            max_cost: float | None = None) -> int:
         """Run on `executor` and return the exit status bash would have returned.
 
         `input`: a storage URL, or a readable binary stream (copied to scratch first); None
         when the pipeline names its input (``< FILE`` or ``cat FILE |``). `output`: a storage
         URL or a writable binary stream; None writes to this process's stdout (or to the
         pipeline's ``> FILE``). `width`: byte ranges per parallel stage (default: the
-        executor's ``max_workers``). `scratch`: URL prefix for intermediates (default: a
-        temporary directory; give an ``s3://`` prefix when workers run on Lambda).
+        executor's ``max_workers``), or ``"auto"``: the cost model picks the width and the
+        plan. `plan`: ``auto`` (the cost model, under `max_cost` dollars), ``local`` (once on
+        this machine, no workers), ``merge`` (workers sort ranges, the coordinator merges;
+        the default with a numeric width) or ``shuffle``. `scratch`: URL prefix for
+        intermediates (default: a temporary directory; give an ``s3://`` prefix when workers
+        run on Lambda).
         """
         if width is None:
             width = executor.config.max_workers
-        config = ShellConfig.build(width=width, fan_in=fan_in, scratch=scratch,
-                                   second_round_bytes=second_round_bytes, env=self.env)
+        if plan is None:
+            plan = "auto" if width == "auto" else "merge"
+        config = ShellConfig.build(width=1 if width == "auto" else width, fan_in=fan_in,
+                                   scratch=scratch, second_round_bytes=second_round_bytes,
+                                   env=self.env)
         in_url = input if isinstance(input, str) else None
         out_url = output if isinstance(output, str) else None
-        plan = self.plan(input=in_url, output=out_url)
-        if input is not None and in_url is None and not _regular_file(input):
-            plan = dataclasses.replace(plan, stdin_regular=False)  # bash's wc would see a pipe
+        merged = self.plan(input=in_url, output=out_url)
+        piped_input = input is not None and in_url is None and not _regular_file(input)
+        if plan == "local":
+            return self._run_local(merged, input, output, piped_input)
         if executor.config.backend != "local":
-            _check_remote_reachable(plan.input, config.scratch)
-        if plan.input is None and input is None:
+            _check_remote_reachable(merged.input, config.scratch)
+        if merged.input is None and input is None:
             raise ShellError("the pipeline names no input: give input= (or -i URL), or start "
                              "it with '< FILE' or 'cat FILE |'")
-        with scratch_space(config.scratch) as space, self._sink(plan, output) as sink:
-            source = plan.input
+        with scratch_space(config.scratch) as space, self._sink(merged, output) as sink:
+            source = merged.input
             if source is None:
                 source = space.input()
                 storage.put(source, input)
+            size = _input_size(source)
+            rules = plan
+            if plan == "auto":
+                picked = self.choose(size=size, input=in_url, output=out_url,
+                                     backend=executor.config.backend, width=width,
+                                     plan=plan, max_cost=max_cost, fan_in=config.fan_in,
+                                     concurrency=executor.config.max_workers)
+                rules, width = picked.plan, picked.width
+            chosen = merged if rules in ("merge", "local") else self.plan(
+                input=in_url, output=out_url, rules=rules)
+            if rules == "local":
+                chosen = dataclasses.replace(chosen, stages=_one_stage(chosen))
+            if piped_input:
+                chosen = dataclasses.replace(chosen, stdin_regular=False)  # wc sees a pipe
+            config = dataclasses.replace(config, width=width)
+            return run_plan(chosen, executor, source, sink, space, config)
+
+    def run_local(self, *, input: str | BinaryIO | None = None,
+                  output: str | BinaryIO | None = None) -> int:
+        """Run the whole pipeline once, here, with no workers and no scratch copies (what
+        ``--width auto`` picks for small inputs); return bash's exit status."""
+        in_url = input if isinstance(input, str) else None
+        out_url = output if isinstance(output, str) else None
+        plan = self.plan(input=in_url, output=out_url)
+        piped = input is not None and in_url is None and not _regular_file(input)
+        return self._run_local(plan, input, output, piped)
+
+    def _run_local(self, plan: Plan, input, output, piped: bool) -> int:
+        if plan.input is None and input is None:
+            raise ShellError("the pipeline names no input: give input= (or -i URL), or start "
+                             "it with '< FILE' or 'cat FILE |'")
+        commands = [c for stage in plan.stages for c in stage.commands]
+        with contextlib.ExitStack() as stack:
+            if plan.input is not None:
+                _input_size(plan.input)  # a clear error for a missing input
+                source = stack.enter_context(storage.open_range(plan.input, 0))
+                if not (plan.stdin_regular and is_local(plan.input)):
+                    source = Piped(source)
             else:
-                try:
-                    storage.size(source)
-                except FileNotFoundError:
-                    raise ShellError(f"{source}: no such input file or object") from None
-                except OSError as exc:
-                    raise ShellError(f"{source}: cannot read the input: {exc}") from exc
-            return run_plan(plan, executor, source, sink, space, config)
+                source = Piped(input) if piped else input
+            sink = stack.enter_context(self._sink(plan, output))
+            return run_chain(commands, source, sink, plan.shipped_env)[-1] if commands else \
+                _copy_all(source, sink)
 
     @staticmethod
     @contextlib.contextmanager
@@ -99,11 +194,48 @@ class Pipeline:
             with open(absolute(plan.output), "ab") as f:
                 yield f
             return
-        with storage.open_write(plan.output) as f:
+        if is_local(plan.output):
+            with storage.open_write(plan.output) as f:
+                yield f
+            return
+        from lambdaflow.shell.shuffle import ObjectOutput
+
+        # Opened on the first write, so a shuffle may build the object server-side instead.
+        with ObjectOutput(plan.output) as f:
             yield f
 
 
 __all__ = ["Pipeline"]
+
+
+def _input_size(url: str) -> int:
+    try:
+        return storage.size(url)
+    except FileNotFoundError:
+        raise ShellError(f"{url}: no such input file or object") from None
+    except OSError as exc:
+        raise ShellError(f"{url}: cannot read the input: {exc}") from exc
+
+
+def _known_size(url: str | None) -> int | None:
+    """The input's size when it is a stored object (for --explain), else None."""
+    if url is None:
+        return None
+    try:
+        return storage.size(url)
+    except OSError:
+        return None
+
+
+def _one_stage(plan: Plan) -> tuple:
+    commands = tuple(c for stage in plan.stages for c in stage.commands)
+    return (CoordinatorStage(commands, ("local: the cost model found no gain in workers",)),) \
+        if commands else ()
+
+
+def _copy_all(source, sink) -> int:
+    shutil.copyfileobj(source, sink, COPY_CHUNK)
+    return 0
 
 
 def _check_remote_reachable(input_url: str | None, scratch: str | None) -> None:

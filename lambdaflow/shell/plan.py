@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from lambdaflow.shell import rules
 from lambdaflow.shell.annotations import Annotations, Flags
@@ -100,7 +100,11 @@ class Plan:
                 agg = stage.aggregator if isinstance(stage.aggregator, str) else "command"
                 lines.append(f"stage {i}: parallel on {where}: {text}")
                 extra = f" (fan-in {fan_in})" if agg == "sort-merge" else ""
-                lines.append(f"         aggregator: {agg}{extra} on the coordinator")
+                if agg == "shuffle":
+                    lines.append("         aggregator: none: reducers merge key ranges, the "
+                                 "parts are the output in key order")
+                else:
+                    lines.append(f"         aggregator: {agg}{extra} on the coordinator")
             for reason in stage.reasons:
                 lines.append(f"         {reason}")
         out = self.output or "stdout"
@@ -109,8 +113,11 @@ class Plan:
 
 
 def make_plan(parsed: ParsedPipeline, annotations: Annotations, env: Mapping[str, str],
-              *, input: str | None = None, output: str | None = None) -> Plan:
-    """Plan `parsed`; `input`/`output` are URLs given outside the pipeline text (or None)."""
+              *, input: str | None = None, output: str | None = None,
+              rule_set: Sequence[rules.Rule] | None = None) -> Plan:
+    """Plan `parsed`; `input`/`output` are URLs given outside the pipeline text (or None).
+    `rule_set`: the rules to apply (default `rules.RULES`; `shuffle.SHUFFLE_RULES` adds the
+    shuffle)."""
     shipped = locale_env(env)
     commands = list(parsed.commands)
     source, regular = input, True
@@ -137,12 +144,12 @@ def make_plan(parsed: ParsedPipeline, annotations: Annotations, env: Mapping[str
             raise ShellError(f"{command.argv[0]}: command not found; install it or fix the "
                              "name (lambdaflow runs programs, as bash would)")
     verdicts = tuple(annotations.classify(c) for c in commands)
-    stages = _group(tuple(commands), verdicts, shipped)
+    stages = _group(tuple(commands), verdicts, shipped, rule_set)
     return Plan(tuple(stages), absolute(source) if source else None, sink, append,
                 regular, shipped)
 
 
-def _group(commands, verdicts, shipped) -> list:
+def _group(commands, verdicts, shipped, rule_set=None) -> list:
     stages: list = []
     rewrites: list[rules.Rewrite] = []
     coordinator: list[Command] = []
@@ -162,7 +169,8 @@ def _group(commands, verdicts, shipped) -> list:
 
     i = 0
     while i < len(commands):
-        rewrite = rules.match(rules.Position(commands, verdicts, i, not rewrites, shipped))
+        rewrite = rules.match(rules.Position(commands, verdicts, i, not rewrites, shipped),
+                              rule_set)
         if rewrite is None:
             close_parallel()
             verdict = verdicts[i]

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from lambdaflow import storage
 from lambdaflow.errors import LambdaflowError
-from lambdaflow.shell import aggregators, worker
+from lambdaflow.shell import aggregators, shuffle, worker
 from lambdaflow.shell.config import ShellConfig
 from lambdaflow.shell.errors import ShellError, StageFailed
 from lambdaflow.shell.locations import Scratch
@@ -74,6 +74,12 @@ def _run_here(plan: Plan, commands, k: int, url: str, out: BinaryIO) -> int:
 
 def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: BinaryIO,
                   scratch: Scratch, executor, config: ShellConfig) -> int:
+    if isinstance(stage.last.rule, shuffle.ShuffleRule):
+        # Maps, reducers and the output's assembly are the shuffle's own (no aggregator).
+        return shuffle.run_stage(
+            stage, url, out, shipped_env=plan.shipped_env, executor=executor,
+            scratch_prefix=scratch.prefix, stage_index=k, width=config.width,
+            rerun=lambda index: _run_here(plan, stage.commands, k, url, out))
     ranges = storage.split(url, n=config.width)
     job = stage.job()
     futures = [executor.submit(worker.run_range, r, job, plan.shipped_env, scratch.part(k, i))

@@ -1,0 +1,55 @@
+"""Print what tasks print, as it arrives, one whole line at a time, each prefixed by the task id.
+
+Pieces come from the local backend's workers as tasks write them (`LocalBackend(on_output=…)`);
+several tasks print at once, so bytes are gathered per (task, stream) until a newline ends the
+line, and only whole lines are written: two tasks' lines never mix. A task's unterminated last
+line is printed when its response arrives (`end`). An unfinished line is held up to `MAX_LINE`
+bytes, then printed in pieces of that size rather than held without bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+
+MAX_LINE = 64 * 1024
+
+
+class TaskEcho:
+    """`write(stream, task_id, data)` from any thread; `around` wraps each write (the progress
+    bar uses it to get out of the way)."""
+
+    def __init__(self):
+        self.around = contextlib.nullcontext
+        self._lock = threading.Lock()
+        self._partial: dict[tuple[str, str], bytes] = {}
+
+    def write(self, stream: str, task_id: str, data: bytes) -> None:
+        with self._lock:
+            key = (task_id, stream)
+            lines = (self._partial.pop(key, b"") + data).split(b"\n")
+            tail = lines.pop()
+            while len(tail) > MAX_LINE:
+                lines.append(tail[:MAX_LINE])
+                tail = tail[MAX_LINE:]
+            if tail:
+                self._partial[key] = tail
+            if lines:
+                self._emit(stream, task_id, lines)
+
+    def end(self, task_id: str) -> None:
+        """The task answered: print its unterminated last lines, if any."""
+        with self._lock:
+            for stream in ("stdout", "stderr"):
+                tail = self._partial.pop((task_id, stream), None)
+                if tail:
+                    self._emit(stream, task_id, [tail])
+
+    def _emit(self, stream: str, task_id: str, lines: list[bytes]) -> None:
+        prefix = f"[{task_id}] "
+        text = "".join(prefix + line.decode("utf-8", "replace") + "\n" for line in lines)
+        target = sys.stdout if stream == "stdout" else sys.stderr
+        with self.around():
+            target.write(text)
+            target.flush()
