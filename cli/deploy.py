@@ -47,8 +47,10 @@ def register(subparsers) -> None:
 
     parser = subparsers.add_parser("logs", help="print a function's most recent log lines")
     parser.add_argument("name", metavar="NAME")
-    parser.add_argument("--lines", "-n", type=int, default=100,
-                        help="how many lines (default 100)")
+    parser.add_argument("--lines", "-n", type=int, default=None,
+                        help="how many lines (default 100; 10 with --follow)")
+    parser.add_argument("--follow", "-f", action="store_true",
+                        help="keep printing new lines as they are written, until Ctrl-C")
     parser.set_defaults(func=run_logs)
 
 
@@ -210,6 +212,13 @@ def run_list(args: argparse.Namespace) -> int:
 def run_logs(args: argparse.Namespace) -> int:
     from lambdaflow.deploy import functions
 
-    for line in functions.logs(args.name, lines=args.lines):
+    if args.follow:
+        from lambdaflow.deploy.follow import follow
+
+        lines = 10 if args.lines is None else args.lines
+        for line in follow(args.name, lines=lines):
+            print(line, flush=True)
+        return 0
+    for line in functions.logs(args.name, lines=100 if args.lines is None else args.lines):
         print(line)
     return 0

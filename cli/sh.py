@@ -67,24 +67,29 @@ def _width(text: str):
 
 
 def run(args) -> int:
-    from lambdaflow.shell import Pipeline, ShellError, StageFailed
+    from lambdaflow.shell.errors import ShellError, StageFailed
 
-    pipeline = Pipeline(args.pipeline)
     plan = args.plan or ("auto" if args.width == "auto" else "merge")
     backend = args.backend or ("aws" if args.function else "local")
+    concurrency = _concurrency(backend)
     if args.explain:
+        from lambdaflow.shell import Pipeline
         from lambdaflow.shell.costmodel import parse_size
 
         size = parse_size(args.assume_size) if args.assume_size else None
-        sys.stdout.write(pipeline.explain(
+        sys.stdout.write(Pipeline(args.pipeline).explain(
             width=args.width, input=args.input, output=args.output, size=size,
-            backend=backend, plan=plan, max_cost=args.max_cost,
-            concurrency=_concurrency(backend, args.function)))
+            backend=backend, plan=plan, max_cost=args.max_cost, concurrency=concurrency))
         return 0
     if args.assume_size:
         raise ShellError("--assume-size only predicts (with --explain); drop it to run")
+    from lambdaflow.shell import local
+    from lambdaflow.shell.parse import parse
+
+    parsed = parse(args.pipeline)
+    ends = local.endpoints(parsed, args.input, args.output)
     source = args.input
-    if source is None and pipeline.plan().input is None:
+    if source is None and ends.source is None:
         if sys.stdin.isatty():
             raise ShellError("the pipeline's input would be this terminal: give -i URL, "
                              "redirect stdin (< FILE), or start with 'cat FILE |'")
@@ -92,21 +97,22 @@ def run(args) -> int:
     width = args.width
     try:
         if plan == "local" or (plan == "auto" and width == "auto"):
-            size, source = _measure(pipeline, source)
-            if size is not None or plan == "local":
-                picked = pipeline.choose(
-                    size=size, input=source if isinstance(source, str) else None,
-                    output=args.output, backend=backend, width="auto", plan=plan,
-                    max_cost=args.max_cost, concurrency=_concurrency(backend, args.function))
-                if picked.plan == "local":
-                    return _flushed(pipeline.run_local(input=source, output=args.output))
-                plan, width = picked.plan, picked.width
+            # Small inputs must not pay for workers: measure first, and when running here is
+            # predicted fastest, run here before the executor is even imported.
+            size, source = _measure(ends, source)
+            if plan == "local" or (size is not None and local.wins(
+                    ends, size, backend=backend, concurrency=concurrency,
+                    max_cost=args.max_cost, env=os.environ)):
+                return _flushed(local.run(parsed, os.environ, input=source,
+                                          output=args.output))
         from lambdaflow import LambdaExecutor
+        from lambdaflow.shell import Pipeline
 
         with LambdaExecutor(backend=args.backend, function=args.function,
                             progress=args.progress) as ex:
-            status = pipeline.run(ex, input=source, output=args.output, width=width,
-                                  scratch=args.scratch, plan=plan, max_cost=args.max_cost)
+            status = Pipeline(args.pipeline).run(
+                ex, input=source, output=args.output, width=width, scratch=args.scratch,
+                plan=plan, max_cost=args.max_cost)
         return _flushed(status)
     except StageFailed as exc:
         # lambdaflow's own failure (storage, a worker): whatever was printed is incomplete.
@@ -124,11 +130,11 @@ def _flushed(status: int) -> int:
     return status
 
 
-def _measure(pipeline, source):
+def _measure(ends, source):
     """The input's size when it is cheap to know (a file, an object, or stdin under
     PROBE_BYTES, which is then read into memory), and the source to run from."""
     if isinstance(source, str) or source is None:
-        url = source or pipeline.plan().input
+        url = ends.source
         from lambdaflow import storage
 
         try:
@@ -149,7 +155,7 @@ def _measure(pipeline, source):
     return None, io.BufferedReader(Piped(source, data))
 
 
-def _concurrency(backend: str, function: str | None) -> int:
+def _concurrency(backend: str) -> int:
     """Workers at once: LAMBDAFLOW_MAX_WORKERS, else the backend's default."""
     raw = os.environ.get("LAMBDAFLOW_MAX_WORKERS")
     if raw:

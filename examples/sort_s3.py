@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", help="where the sorted text goes")
     parser.add_argument("--function", help="lambdaflow function to run on (default: local "
                                            "worker processes)")
-    parser.add_argument("--workers", type=int, default=16, help="ranges, and tasks in flight")
+    parser.add_argument("--workers", type=int, default=16, help="tasks in flight")
+    parser.add_argument("--ranges", type=int, default=None,
+                        help="sorted runs to make (default: one per worker)")
     parser.add_argument("--runs-url", help="prefix for the sorted runs (default: "
                                            "<output>.runs)")
     parser.add_argument("--price-gb-second", type=float, default=None,
@@ -104,10 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.ranges is not None and args.ranges < 1:
+        parser.error("--ranges must be at least 1")
     runs = (args.runs_url or args.output + ".runs").rstrip("/")
 
     started = time.perf_counter()
-    ranges = split(args.input, n=args.workers)  # one HEAD: split reads the size itself
+    ranges = split(args.input, n=args.ranges or args.workers)  # one HEAD: split reads the size
     size = ranges[-1].end  # split always gives at least one range, the last ending at the size
     sized = time.perf_counter()
 
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     slowest = max(((f.stats.finished or 0) - (f.stats.started or 0) for f in futures),
                   default=0.0)
     print(f"sort_s3: {args.input} ({size / 1e6:.1f} MB, {lines:,} lines) -> {args.output} "
-          f"({written / 1e6:.1f} MB), {len(ranges)} workers"
+          f"({written / 1e6:.1f} MB), {len(ranges)} ranges on {args.workers} workers"
           f"{' on ' + args.function if args.function else ' (local processes)'}")
     print(f"  get size  {sized - started:8.2f} s")
     print(f"  workers   {sorted_at - sized:8.2f} s   (slowest task {slowest:.2f} s)")

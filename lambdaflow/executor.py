@@ -38,6 +38,7 @@ from lambdaflow import response as wire_response
 from lambdaflow import timeline as _timeline
 from lambdaflow.liveoutput import TaskEcho
 from lambdaflow.progress import Progress, ProgressConfig
+from lambdaflow.speculation import SpeculationPolicy, Speculator
 from lambdaflow.agent import tasks, wire
 from lambdaflow.agent.signing import JobKey
 from lambdaflow.backends import Backend, backend_class
@@ -175,6 +176,10 @@ class LambdaExecutor(Executor):
         checkpoint_url: storage prefix (``s3://…`` or a path) where each finished task's
             result is stored, signed; a rerun with the same `job_id` reuses them and runs only
             the tasks without one (`lambdaflow.checkpoint`; `stats()["reused"]`).
+        speculate: for idempotent tasks only: start a backup copy of a task that runs over
+            2x the median of its map's finished tasks (after 5, and over 1 s) when a slot is
+            free; the first to end wins, the other is stopped (local) or ignored (Lambda,
+            billed). True, False (default) or a `lambdaflow.speculation.SpeculationPolicy`.
     """
 
     def __init__(self, max_workers: int | None = None, *, function: str | None = None,
@@ -185,6 +190,7 @@ class LambdaExecutor(Executor):
                  echo_output: bool = True, prices: pricing.Prices = pricing.DEFAULT_PRICES,
                  progress: bool | None = None, job_key: JobKey | None = None,
                  job_id: str | None = None, checkpoint_url: str | None = None,
+                 speculate: bool | SpeculationPolicy = False,
                  initializer=None, initargs: tuple = (), max_tasks_per_child: int | None = None):
         given = backend if isinstance(backend, Backend) else None
         if initializer is not None and not callable(initializer):
@@ -202,6 +208,9 @@ class LambdaExecutor(Executor):
         self._serializer = wire.serializer_module(self.config.serializer)
         self.job_id = job_id or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         self._checkpoints = _checkpoint_store(checkpoint_url, job_id)
+        policy = SpeculationPolicy.build(speculate)
+        self._speculator = None if policy is None else Speculator(
+            policy, self._backend, self.config.max_workers, self.config.timeout)
         # Signs every pickle this job puts in storage; it travels only inside events.
         self._job_key = job_key or JobKey.new()
         self._job_key_text = self._job_key.text
@@ -240,6 +249,11 @@ class LambdaExecutor(Executor):
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         """Schedule ``fn(*args, **kwargs)``; the returned future carries `task_id` and `stats`."""
+        return self._submit_into(Future(), fn, args, kwargs)
+
+    def _submit_into(self, future: Future, fn, args: tuple, kwargs: dict) -> Future:
+        """`submit`, settling the given (pending) future: a `lambdaflow.objects.ObjectRef` is
+        the future of its task itself, so a ref costs no second future."""
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
         fn_text, args_bytes = self._pickle_task(fn, args, kwargs)
@@ -252,7 +266,6 @@ class LambdaExecutor(Executor):
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             task_id = f"{self.job_id}/{next(self._counter)}"
-            future: Future = Future()
             future.task_id = task_id
             future.stats = TaskStats(task_id, time.time(), size)
             self._totals.submitted(future.stats)
@@ -354,6 +367,10 @@ class LambdaExecutor(Executor):
         if self._checkpoints is not None:
             summary.update(reused=self._checkpoints.reused,
                            checkpoint_rejected=self._checkpoints.rejected)
+        if self._speculator is not None:
+            summary.update(backups=self._speculator.backups,
+                           backup_wins=self._speculator.backup_wins,
+                           backup_losers_not_stopped=self._speculator.losers_not_stopped)
         return summary
 
     def timeline(self, path=None) -> list:
@@ -497,7 +514,7 @@ class LambdaExecutor(Executor):
             while True:
                 stats.attempts += 1
                 try:
-                    response = self._backend.invoke(event, timeout=self.config.timeout)
+                    response = self._invoke(item, event)
                     break
                 except _RETRYABLE:
                     if stats.attempts > self.config.retries or future.cancelled():
@@ -528,6 +545,11 @@ class LambdaExecutor(Executor):
             self._totals.finished(stats, failed=False)
             self._timeline.add(stats, failed=False)
             _settle(future.set_result, result)
+
+    def _invoke(self, item: _WorkItem, event: dict) -> dict:
+        if self._speculator is None:
+            return self._backend.invoke(event, timeout=self.config.timeout)
+        return self._speculator.invoke(item.fn, event, item.future.stats)
 
     def _reuse_checkpoint(self, item: _WorkItem) -> bool:
         """Settle `item` from a stored result of an earlier run, if one verifies."""
@@ -658,6 +680,8 @@ class LambdaExecutor(Executor):
     def _release(self) -> None:
         """Close the backend and delete this job's spilled data. Idempotent."""
         self._progress.close()
+        if self._speculator is not None:
+            self._speculator.close()
         self._backend.close()
         with self._lock:
             prefix, self._spill_prefix = self._spill_prefix, None

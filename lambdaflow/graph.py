@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from concurrent.futures import Future
+from concurrent.futures import InvalidStateError
 
+from lambdaflow.agent import wire
 from lambdaflow.errors import SerializationError
-from lambdaflow.objects import (InlineValue, ObjectRef, StoredObject, encode, find_refs,
-                                store)
+from lambdaflow.objects import InlineValue, ObjectRef, StoredObject, encode, find_refs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,27 +53,54 @@ def make_task(fn, ctx: TaskContext):
     """The callable the executor ships for calls of `fn` under `ctx`: a plain function, so the
     executor pickles it once, like any function."""
 
-    def task(key, args, kwargs):
-        return run_task(fn, ctx, key, args, kwargs)
+    def task(key, layout, *values):
+        return run_task(fn, ctx, key, layout, values)
 
     task.__qualname__ = task.__name__ = f"remote:{getattr(fn, '__qualname__', 'task')}"
     return task
 
 
-def run_task(fn, ctx: TaskContext, key: str, args: tuple, kwargs: dict):
-    """On the worker: decode the arguments, run `fn`, encode its result (stored when big)."""
+# How a call travels: task(ref id, layout, *values), one value per argument, positional ones
+# first. `layout` has a letter per value — "e": the pickle of an inline ref's value (bytes),
+# "v": the value itself (a StoredObject is read from storage) — then "|" and the keyword
+# names. So a call on refs and plain scalars is a tuple of str, bytes and numbers, which the
+# executor pickles with the standard pickler, and a task's inline result comes back as the
+# bytes of its pickle: nothing is unpickled and pickled again on its way to the next task.
+
+def pack(args: tuple, kwargs: dict) -> tuple[str, tuple]:
+    """The (layout, values) of a call whose top-level refs are done."""
+    letters, values = [], []
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, ObjectRef):
+            value = value._encoded()
+            if type(value) is InlineValue:
+                letters.append("e")
+                values.append(value.data)
+                continue
+        letters.append("v")
+        values.append(value)
+    return "".join(letters) + ("|" + ",".join(kwargs) if kwargs else ""), tuple(values)
+
+
+def run_task(fn, ctx: TaskContext, key: str, layout: str, values: tuple):
+    """On the worker: decode the arguments, run `fn`, encode its result (stored when big):
+    the bytes of its pickle, or a StoredObject."""
     from lambdaflow import session
 
-    args = tuple(_decode(value) for value in args)
-    kwargs = {name: _decode(value) for name, value in kwargs.items()}
-    with session.running_task(ctx):
-        value = fn(*args, **kwargs)
+    letters, _, names = layout.partition("|")
+    loads = wire.serializer_module(ctx.serializer).loads
+    values = [loads(v) if letter == "e" else v.decode() if type(v) is StoredObject else v
+              for letter, v in zip(letters, values)]
+    count = len(values) - (len(names.split(",")) if names else 0)
+    kwargs = dict(zip(names.split(","), values[count:])) if names else {}
+    token = session.task_started(ctx)
+    try:
+        value = fn(*values[:count], **kwargs)
+    finally:
+        session.task_ended(token)
     url = None if ctx.objects_prefix is None else f"{ctx.objects_prefix}/{key}"
-    return encode(value, ctx.serializer, store_over=ctx.store_over, url=url)
-
-
-def _decode(value):
-    return value.decode() if type(value) in (InlineValue, StoredObject) else value
+    encoded = encode(value, ctx.serializer, store_over=ctx.store_over, url=url)
+    return encoded.data if type(encoded) is InlineValue else encoded
 
 
 class _Trampoline(threading.local):
@@ -100,7 +127,8 @@ _PLAIN = frozenset({int, float, str, bytes, bool, type(None)})
 
 
 def call(ref: ObjectRef, submit, args: tuple, kwargs: dict, serializer: str) -> ObjectRef:
-    """Schedule a call whose result is `ref`; `submit(args, kwargs)` hands it to an executor.
+    """Schedule a call whose result is `ref`; `submit(ref, layout, values)` hands it to an
+    executor, which settles `ref` itself.
 
     Raises at once what cannot work: an argument that does not pickle (the executor would say
     so only when the dependencies are done, perhaps much later).
@@ -153,54 +181,37 @@ def _fail_from(ref: ObjectRef, dep: ObjectRef) -> bool:
     exc = dep.exception()
     if exc is None:
         return False
-    with ref._sched_lock:
-        if ref.done():
-            return True
-        ref.set_exception(exc)
+    _fail(ref, exc)
     return True
+
+
+def _fail(ref: ObjectRef, exc: BaseException) -> None:
+    try:
+        ref.set_exception(exc)
+    except InvalidStateError:
+        pass  # cancelled meanwhile
 
 
 def _launch(ref, submit, args, kwargs, deps, top, *, immediate: bool) -> None:
     for dep in top:
         if _fail_from(ref, dep):
             return
-    args = tuple(v._encoded() if isinstance(v, ObjectRef) else v for v in args)
-    kwargs = {k: v._encoded() if isinstance(v, ObjectRef) else v for k, v in kwargs.items()}
-    with ref._sched_lock:
-        if ref.done():
-            return  # cancelled while it waited
-        try:
-            inner = submit(args, kwargs)
-        except BaseException as exc:
-            if immediate:
-                raise
-            failure = exc
-        else:
-            ref._inner = inner
-            failure = None
-    if failure is not None:
-        ref.set_exception(failure)
-        return
-    # `deps` stays referenced until the task is over: a stored dependency is deleted only when
-    # no pending task needs it. Like `state` above, `held` is emptied once used: dispatcher
-    # threads keep their last work item (and so this callback) for a while.
-    held = [ref, deps]
-    inner.add_done_callback(lambda done: _later(lambda: _settle(held, done)))
-
-
-def _settle(held: list, inner) -> None:
-    ref = held[0]
-    held.clear()
+    if ref.done():
+        return  # cancelled while it waited
+    layout, values = pack(args, kwargs)
     try:
-        if inner.cancelled():
-            # Future.cancel, not ref.cancel: ref.cancel() may be the caller, holding its lock.
-            Future.cancel(ref)
-        elif (exc := inner.exception()) is not None:
-            ref.set_exception(exc)
-        else:
-            value = inner.result()
-            if isinstance(value, StoredObject):
-                store().own(ref, value)
-            ref.set_result(value)
-    finally:
-        ref._inner = None  # after settling: until then ref.cancel() must ask the executor
+        submit(ref, layout, values)
+    except BaseException as exc:
+        if immediate:
+            raise
+        _fail(ref, exc)
+        return
+    if deps:
+        # Until the task is over its dependencies stay referenced, so a stored one is deleted
+        # only once no pending task needs it; then they are let go.
+        ref._deps = deps
+        ref.add_done_callback(_let_go)
+
+
+def _let_go(ref: ObjectRef) -> None:
+    ref._deps = None

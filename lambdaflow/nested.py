@@ -3,8 +3,8 @@
     worker process (running a task)              client process
       f.remote() ─▶ LambdaExecutor(ParentBackend) ──Unix socket──▶ ParentServer
                                                                      └─ executor._invoke_nested
-      lf.get() blocked ── "lend" ───────────────────────────────▶      slot released
-      lf.get() returns ◀─ "reclaim" (waits for a free slot) ◀────      slot taken back
+      lf.get() blocked ── "lend" (connection kept open) ─────────▶      slot released
+      lf.get() returns ◀─ "reclaim" on it (or its end) ◀─────────      slot taken back
 
 A child runs on the client's own workers, in one of its executor's `max_workers` slots, as a
 top-level task does; the one wire path is unchanged (the worker-side executor builds the
@@ -101,10 +101,14 @@ class ParentServer:
                 if op == "invoke":
                     reply = {"response": executor._invoke_nested(request["event"])}
                 elif op == "lend":
+                    # The connection stays open while the task waits; "reclaim" on it, or
+                    # its end if the worker dies waiting (killed at a timeout), takes the slot
+                    # back, so a lent slot is always returned exactly once.
                     executor._lend_slot()
-                    reply = {}
-                elif op == "reclaim":
-                    executor._reclaim_slot()
+                    try:
+                        _recv(conn)
+                    finally:
+                        executor._reclaim_slot()
                     reply = {}
                 else:
                     raise ValueError(f"unknown nested-task request {op!r}")
@@ -130,17 +134,30 @@ class ParentBackend(Backend):
         # The client's executor enforces its own timeout; `timeout` here is None.
         return self._call({"op": "invoke", "key": self.key, "event": event})["response"]
 
-    def lend(self, key: tuple) -> None:
-        self._call({"op": "lend", "key": [list(pair) for pair in key]})
+    def lend(self, key: tuple) -> socket.socket:
+        """Lend the slot of the task running under `key`; `reclaim(returned)` takes it back."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.path)
+            _send(sock, {"op": "lend", "key": [list(pair) for pair in key]})
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
-    def reclaim(self, key: tuple) -> None:
-        self._call({"op": "reclaim", "key": [list(pair) for pair in key]})
+    def reclaim(self, sock: socket.socket) -> None:
+        """Wait for a free slot again (the client answers once it has one)."""
+        with sock:
+            _send(sock, {"op": "reclaim"})
+            self._answer(_recv(sock))
 
     def _call(self, request: dict) -> dict:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.connect(self.path)
             _send(sock, request)
-            reply = _recv(sock)
+            return self._answer(_recv(sock))
+
+    def _answer(self, reply: dict | None) -> dict:
         if reply is None:
             raise ConnectionError(f"the client at {self.path} closed the nested-task channel")
         if "raise" in reply:

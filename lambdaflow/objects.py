@@ -26,7 +26,6 @@ import dataclasses
 import hashlib
 import queue
 import threading
-import weakref
 from concurrent.futures import Future
 
 from lambdaflow.agent import wire
@@ -101,25 +100,29 @@ class RefNotShipped(LambdaflowError):
     """A ref was pickled before it was done, so the copy cannot know its value."""
 
 
-_ENCODED = (InlineValue, StoredObject)
 _NOT_DECODED = object()
 
 
 class ObjectRef(Future):
     """The future result of a remote call (or an `lf.put`).
 
-    A real `concurrent.futures.Future`: `concurrent.futures.wait`, `as_completed` and
-    `asyncio.wrap_future` work on it, and so does ``await ref``. `id` names it. `result()`
-    returns the value (a stored one is read from storage on first use). `cancel()` cancels a
-    task that has not started, and with it every pending task that depends on it.
+    A real `concurrent.futures.Future` — the very future the executor settles — so
+    `concurrent.futures.wait`, `as_completed` and `asyncio.wrap_future` work on it, and so does
+    ``await ref``; `id` names it, `stats` is the task's `TaskStats` once submitted. `result()`
+    returns the value (a stored one is read from storage on first use, then kept).
+    `cancel()` cancels a task that has not started, and with it every task waiting for it.
+
+    A task's ref settles with what the task's wrapper returned: the bytes of the value's pickle
+    (small values) or a `StoredObject`; it is decoded only when asked for.
     """
 
-    def __init__(self, ref_id: str):
+    def __init__(self, ref_id: str, serializer: str = "cloudpickle", *, owner: bool = True):
         super().__init__()
         self.id = ref_id
-        self._sched_lock = threading.Lock()
-        self._inner: Future | None = None  # the executor's future, once submitted
+        self._serializer = serializer
+        self._owner = owner  # deletes its stored object when it goes (copies in workers don't)
         self._decoded = _NOT_DECODED
+        self._deps = None  # what the task needs until it is over (lambdaflow.graph)
 
     def __repr__(self) -> str:
         return f"ObjectRef({self.id})"
@@ -146,47 +149,32 @@ class ObjectRef(Future):
 
     def result(self, timeout=None):
         value = super().result(timeout)
-        if type(value) not in _ENCODED:
-            return value
         decoded = self._decoded
         if decoded is _NOT_DECODED:
             # Kept: later gets cost nothing. The encoded form stays the future's result, so
-            # passing the ref on to a task still sends a URL, not the value.
-            decoded = self._decoded = value.decode()
+            # passing the ref on to a task still sends a URL (or the worker's pickle).
+            decoded = self._decoded = self._encode(value).decode()
         return decoded
 
-    def cancel(self) -> bool:
-        with self._sched_lock:
-            inner = self._inner
-            if inner is not None and not inner.cancel():
-                return False
-            return super().cancel()
-
     def _encoded(self):
-        """The settled value as it travels to a task (only a ref rebuilt in a worker from a
-        value made there holds it decoded)."""
-        value = super().result(0)
-        return value if type(value) in _ENCODED else _EncodeLater(value)
+        """The settled value as it travels to a task: an InlineValue or a StoredObject."""
+        return self._encode(super().result(0))
 
+    def _encode(self, value):
+        return InlineValue(value, self._serializer) if type(value) is bytes else value
 
-class _EncodeLater:
-    """A value decoded (or put) in this process: re-pickled with the task that needs it."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value):
-        self.value = value
-
-    def __reduce__(self):
-        return _identity, (self.value,)
-
-
-def _identity(value):
-    return value
+    def __del__(self):
+        # Dropping the last reference deletes a stored result (not in a worker's copy). A
+        # pending task that needs it holds a reference until it is over (lambdaflow.graph).
+        if self._owner and self._state == "FINISHED" and type(self._result) is StoredObject:
+            try:
+                store().release(self._result.url)
+            except Exception:  # noqa: BLE001 — interpreter shutdown: the prefix goes anyway
+                pass
 
 
 def _rebuild(ref_id: str, state: str, payload):
-    ref = ObjectRef(ref_id)
+    ref = ObjectRef(ref_id, owner=False)
     if state == "value":
         ref.set_result(payload)
     elif state == "error":
@@ -262,7 +250,7 @@ class ObjectStore:
 
     def __init__(self, cache_bytes: int = CACHE_BYTES):
         self._cache = _ReadCache(cache_bytes)
-        self._owners: dict[str, int] = {}  # URL -> live refs owning it (puts share by content)
+        self._shared: dict[str, int] = {}  # URL of a put -> live refs to it (shared by content)
         self._lock = threading.Lock()
         self._doomed: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._deleter: threading.Thread | None = None
@@ -289,42 +277,26 @@ class ObjectStore:
 
     def put(self, value, serializer: str, prefix: str, key) -> StoredObject:
         """Store `value` under `prefix`, named by its content: an equal object put again (the
-        same bytes) is uploaded once and shared."""
+        same bytes) is uploaded once and shared; `release` deletes it after its last ref."""
         data = wire.dumps(wire.serializer_module(serializer), value)
         url = f"{prefix}/put-{hashlib.sha256(data).hexdigest()[:40]}"
         with self._lock:
-            uploaded = url in self._owners
-            self._owners[url] = self._owners.get(url, 0) + 1
+            uploaded = url in self._shared
+            self._shared[url] = self._shared.get(url, 0) + 1
         if uploaded:
             return StoredObject(url, len(data), serializer)
         try:
             return self.write(url, data, serializer, key)
         except BaseException:
-            self._forget(url)
+            self._unshare(url)
             raise
 
-    def own(self, ref: ObjectRef, obj: StoredObject, *, counted: bool = False) -> None:
-        """Delete `obj` once `ref` is garbage (and no other ref owns the same URL).
-        `counted`: `put` already counted this owner."""
-        if not counted:
-            with self._lock:
-                self._owners[obj.url] = self._owners.get(obj.url, 0) + 1
-        weakref.finalize(ref, self._release, obj.url).atexit = False
-
-    def owned(self) -> int:
-        """How many stored objects live refs own (for tests and diagnostics)."""
-        with self._lock:
-            return len(self._owners)
-
-    def forget_all(self) -> None:
-        """Shutdown deletes the whole prefix; stop tracking what was under it."""
-        with self._lock:
-            self._owners.clear()
-
-    def _release(self, url: str) -> None:
-        # Runs in whatever thread dropped the last ref, perhaps mid-callback: hand the delete
-        # (a network call on S3) to a thread of our own.
-        if self._forget(url):
+    def release(self, url: str) -> None:
+        """The ref owning `url` is gone: delete the object (for a shared put, once its last
+        ref is gone)."""
+        if self._unshare(url):
+            # Runs in whatever thread dropped the ref, perhaps mid-callback: the delete (a
+            # network call on S3) goes to a thread of our own.
             self._doomed.put(url)
             with self._lock:
                 if self._deleter is None:
@@ -333,15 +305,20 @@ class ObjectStore:
                                                      daemon=True)
                     self._deleter.start()
 
-    def _forget(self, url: str) -> bool:
+    def forget_all(self) -> None:
+        """Shutdown deletes the whole prefix; stop tracking what was under it."""
         with self._lock:
-            count = self._owners.get(url)
-            if count is None:
-                return False
-            if count > 1:
-                self._owners[url] = count - 1
-                return False
-            del self._owners[url]
+            self._shared.clear()
+
+    def _unshare(self, url: str) -> bool:
+        """One owner less; whether the object is now free to delete."""
+        with self._lock:
+            count = self._shared.get(url)
+            if count is not None:
+                if count > 1:
+                    self._shared[url] = count - 1
+                    return False
+                del self._shared[url]
         self._cache.discard(url)
         return True
 

@@ -52,6 +52,7 @@ class RemoteFunction:
         _check_options(options)
         self._fn = fn
         self._options = dict(options)
+        self._key = tuple(sorted(self._options.items()))  # which executor runs its calls
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
@@ -61,7 +62,7 @@ class RemoteFunction:
 
     def remote(self, *args, **kwargs) -> ObjectRef:
         """Run the function as a task; return the `ObjectRef` of its result at once."""
-        return _session().call(self._fn, self._options, args, kwargs)
+        return _session().call(self._fn, self._key, args, kwargs)
 
     def options(self, **options) -> "RemoteFunction":
         """The same function with these options (``memory``, ``timeout``, ``retries``,
@@ -116,7 +117,7 @@ class Session:
         self.job_key = job_key or JobKey.new()
         self._ctx = task_ctx  # in a worker: where nested tasks go
         self._executors: dict[tuple, object] = {}
-        self._tasks: dict[tuple, object] = {}
+        self._submitters: dict[tuple, object] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._name = uuid.uuid4().hex[:8]
@@ -190,28 +191,29 @@ class Session:
                 self._server = ParentServer(self.executor_for)
             return self._server.path
 
-    def _task_for(self, fn, key: tuple):
-        cache_key = (fn, key)
-        task = self._tasks.get(cache_key)
-        if task is None:
+    def _submitter(self, fn, key: tuple):
+        """How calls of `fn` under options `key` reach their executor (made once: per call it
+        is one dict lookup)."""
+        submit = self._submitters.get((fn, key))
+        if submit is None:
             executor = self.executor_for(key)
             task = graph.make_task(fn, self._context(key, executor))
-            self._tasks[cache_key] = task
-        return task
+
+            def submit(ref, layout, values, _into=executor._submit_into):
+                return _into(ref, task, (ref.id, layout, *values), {})
+
+            self._submitters[(fn, key)] = submit
+        return submit
 
     # -- refs -----------------------------------------------------------------------------------
 
     def new_ref(self) -> ObjectRef:
-        return ObjectRef(f"{self._name}-{next(self._ids)}")
+        return ObjectRef(f"{self._name}-{next(self._ids)}", self.serializer)
 
-    def call(self, fn, options: dict, args: tuple, kwargs: dict) -> ObjectRef:
-        key = tuple(sorted(options.items()))
-        executor = self.executor_for(key)
-        task = self._task_for(fn, key)
+    def call(self, fn, key: tuple, args: tuple, kwargs: dict) -> ObjectRef:
+        submit = self._submitter(fn, key)
         ref = self.new_ref()
-        ref_id = ref.id
-        graph.call(ref, lambda a, k: executor.submit(task, ref_id, a, k), args, kwargs,
-                   self.serializer)
+        graph.call(ref, submit, args, kwargs, self.serializer)
         if _current.started is not None:
             _current.started.append(ref)
         return ref
@@ -227,9 +229,7 @@ class Session:
             raise ConfigError(f"lf.put of {len(data) / 1e6:.1f} MB pickled needs storage, and "
                               f"the executor has none: pass spill_url='s3://bucket/prefix' to "
                               f"lf.init (or set LAMBDAFLOW_SPILL_URL)")
-        stored = store().put(value, self.serializer, f"{prefix}/objects", self.job_key)
-        store().own(ref, stored, counted=True)
-        ref.set_result(stored)
+        ref.set_result(store().put(value, self.serializer, f"{prefix}/objects", self.job_key))
         return ref
 
     @contextlib.contextmanager
@@ -242,18 +242,18 @@ class Session:
         from lambdaflow.nested import ParentBackend
 
         channel = ParentBackend(ctx.parent, ctx.key, ctx.inline_limit)
-        channel.lend(ctx.key)
+        lent = channel.lend(ctx.key)
         try:
             yield
         finally:
-            channel.reclaim(ctx.key)
+            channel.reclaim(lent)
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             executors, self._executors = list(self._executors.values()), {}
             server, self._server = self._server, None
-            self._tasks.clear()
+            self._submitters.clear()
         for executor in executors:
             executor.shutdown(wait=True, cancel_futures=True)
         if server is not None:
@@ -275,33 +275,41 @@ _current = _Current()
 _client: Session | None = None
 _client_lock = threading.Lock()
 _worker_sessions: dict[tuple, Session] = {}
+_last_worker_session: list = []
 
 
-@contextlib.contextmanager
-def running_task(ctx: graph.TaskContext):
-    """While a task runs on a worker: route `f.remote()` and `lf.get` to nested tasks. The
-    task returns only once the tasks it started are over (a Lambda may be frozen after)."""
-    key = (ctx.kind, ctx.parent, ctx.function, ctx.spill_root, ctx.store_over,
-           ctx.serializer, ctx.inline_limit)
+def task_started(ctx: graph.TaskContext):
+    """A task starts on this worker: route `f.remote()` and `lf.get` to nested tasks until
+    `task_ended(token)`."""
     from lambdaflow.agent.handler import current_job_key
 
     job_key = current_job_key()
-    key += (job_key.text if job_key else None,)
-    session = _worker_sessions.get(key)
-    if session is None:
-        session = _worker_sessions[key] = Session({}, task_ctx=ctx, job_key=job_key)
-    saved = (_current.ctx, _current.session, _current.started)
+    text = job_key.text if job_key else None
+    last = _last_worker_session
+    if last and last[0] is ctx and last[1] == text:
+        session = last[2]  # the common case: the same function again, same job
+    else:
+        key = (ctx.kind, ctx.parent, ctx.function, ctx.spill_root, ctx.store_over,
+               ctx.serializer, ctx.inline_limit, text)
+        session = _worker_sessions.get(key)
+        if session is None:
+            session = _worker_sessions[key] = Session({}, task_ctx=ctx, job_key=job_key)
+        _last_worker_session[:] = [ctx, text, session]
+    token = (_current.ctx, _current.session, _current.started)
     _current.ctx, _current.session, _current.started = ctx, session, []
+    return token
+
+
+def task_ended(token) -> None:
+    """The task's function returned: it ends only once the tasks it started are over (a
+    Lambda may be frozen right after it answers)."""
     try:
-        yield
+        unfinished = [ref for ref in _current.started if not ref.done()]
+        if unfinished:
+            with _current.session.blocked():
+                concurrent.futures.wait(unfinished)
     finally:
-        try:
-            unfinished = [ref for ref in _current.started if not ref.done()]
-            if unfinished:
-                with session.blocked():
-                    concurrent.futures.wait(unfinished)
-        finally:
-            _current.ctx, _current.session, _current.started = saved
+        _current.ctx, _current.session, _current.started = token
 
 
 def _session() -> Session:
@@ -339,8 +347,9 @@ def is_initialized() -> bool:
 
 
 def shutdown() -> None:
-    """Cancel queued tasks, wait for running ones, stop the workers and delete every stored
-    object of the session. Refs still waiting for dependencies fail."""
+    """Stop everything, as `ray.shutdown` does: queued and running tasks are cancelled (a
+    running local task's worker is killed; Lambda invocations are abandoned), refs waiting for
+    them with them; the workers stop and every stored object of the session is deleted."""
     global _client
     with _client_lock:
         session, _client = _client, None

@@ -85,6 +85,7 @@ class Timeline:
     def add(self, stats, *, failed: bool, reused: bool = False, backup: int = 0) -> TaskRecord:
         """Record one settled task from its `TaskStats`."""
         extra = stats.extra
+        backup = backup or extra.get("backups", 0)
         record = TaskRecord(
             stats.task_id, stats.submitted, stats.started, stats.finished, stats.completed,
             stats.worker, stats.cold, stats.attempts, stats.task_bytes, stats.result_bytes,

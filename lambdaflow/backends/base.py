@@ -29,6 +29,12 @@ class Backend(abc.ABC):
     def invoke(self, event: dict, *, timeout: float) -> dict:
         """Run one event on a worker and return the agent's response."""
 
+    def stop_invocation(self, event: dict) -> bool:
+        """Stop the invocation of this very `event` object if it is in flight (its `invoke`
+        then raises); used to stop the loser of a speculative race. False when the platform
+        cannot stop an invocation."""
+        return False
+
     def stop_running(self) -> bool:
         """Stop every invocation in flight now, and refuse later ones: their `invoke` calls
         raise promptly. Called as the executor shuts down with its work cancelled. False when

@@ -137,6 +137,8 @@ class _Worker:
     def __init__(self, server: _ForkServer, memory_mb: int | None, on_output=None):
         self._on_output = on_output
         self._buffer = bytearray()
+        self.event: dict | None = None  # the event being run (`stop_invocation` looks for it)
+        self.doomed = False  # killed by stop_invocation: never reuse
         request_r, self._request_w = os.pipe()
         self._response_r, response_w = os.pipe()
         try:
@@ -156,6 +158,7 @@ class _Worker:
         # Raw os.read/os.write: one system call each way for a typical small task. Every call
         # releases the GIL, and with several dispatcher threads each release can cost a switch.
         task_id = event.get("task_id")
+        self.event = event
         deadline = time.time() + timeout if timeout else 0.0
         body = encode_body(event)
         try:
@@ -208,13 +211,16 @@ class _Worker:
         """SIGKILL the worker's process group, leaving the reaping to the thread using it: that
         thread sees end of file on the response pipe and reports the death as usual."""
         if not self.proc.reaped:  # unreaped, the pid and group id cannot have been reused
-            # The pid first: a worker forked a moment ago may not have called setsid() yet, so
-            # its group does not exist (nor does anything the task started).
-            for kill in (os.kill, os.killpg):
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                # No such group: gone already, or not made yet — the server answers the fork
+                # before the child's setsid(), and a worker that has not started a task has
+                # no children, so killing the process itself is enough.
                 try:
-                    kill(self.proc.pid, signal.SIGKILL)
+                    os.kill(self.proc.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
-                    pass  # gone already
+                    pass
 
     def stop(self) -> None:
         """Kill the process and close the pipes. An idle worker holds nothing worth waiting for."""
@@ -327,7 +333,7 @@ class LocalBackend(Backend):
             worker.tasks += 1
             if self.max_tasks_per_worker is not None and worker.tasks >= self.max_tasks_per_worker:
                 keep = False
-            if keep and not self._closed:
+            if keep and not self._closed and not worker.doomed:
                 self._idle.append(worker)
                 return
         worker.stop()
@@ -341,6 +347,16 @@ class LocalBackend(Backend):
                 return
             server, self._server = self._server, None
         server.close()
+
+    def stop_invocation(self, event: dict) -> bool:
+        with self._lock:  # as in stop_running: no busy worker is checked in meanwhile
+            for worker in self._busy:
+                if worker.event is event:
+                    # It may have answered just now: then it must not go back to the idle
+                    # list dead, where the next task would find it.
+                    worker.doomed = True
+                    worker.kill_group()
+        return True
 
     def stop_running(self) -> bool:
         with self._lock:  # under the lock, no busy worker is being checked in and stopped

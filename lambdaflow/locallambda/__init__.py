@@ -19,16 +19,19 @@ Modules, top down:
 Process supervision (spawn with rlimits, kill a process group, describe a death) is
 `lambdaflow.process`, shared with the local backend.
 
+Who may call it and how sandboxes are isolated: docs/ARCHITECTURE.md ("The local Lambda
+endpoint"); `auth` (SigV4), `isolation` and `_enter` (namespaces, cgroups), `rootfs` (the
+Lambda-like userland of `lambdaflow.lambda_userland`).
+
 Where it differs from Lambda, knowingly:
 
-- Sandboxes run under this interpreter whatever the function's Runtime says (python3.10-3.13
-  are accepted and reported in ``AWS_EXECUTION_ENV``); awslambdaric's native client is built
-  for this interpreter. lambdaflow's deploy step picks the runtime from the local Python, so
-  the two agree in practice.
+- Sandboxes run under this interpreter: a function whose Runtime names another Python is
+  refused at create (never run by the wrong interpreter).
 - Only ``$LATEST`` exists: ``Publish`` is accepted and ignored, other qualifiers are 404.
-- Layers are recorded and echoed, not fetched; EphemeralStorage is validated, not enforced
-  (each sandbox gets its own ``TMPDIR``); the memory limit counts the runtime process's
-  resident set, not its children's.
+- Layers are recorded and echoed, not fetched.
+- The runtime is PID 1 of its sandbox (Lambda's init is), and ``/tmp`` is a tmpfs whose pages
+  count towards the sandbox's memory cgroup (whose hard limit is MemorySize +
+  EphemeralStorage; MemorySize itself is enforced on anonymous memory).
 - A response over 6 MB answers 413 RequestEntityTooLargeException, as the issue that
   specified this endpoint asks; real Lambda, to our knowledge, reports it inside a 200 as an
   Unhandled ``Function.ResponseSizeTooLarge`` error.

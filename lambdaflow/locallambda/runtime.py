@@ -87,6 +87,9 @@ def runtime_dir() -> Path:
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     target = _cache_root() / f"runtime-py{version}-{digest}"
     if target.is_dir():
+        # Sandboxes read it as an unprivileged user; builds before that was so made it 0700.
+        if target.stat().st_mode & 0o777 != 0o755:
+            target.chmod(0o755)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     log.warning("local-lambda: building the sandbox runtime (awslambdaric, boto3) in %s "
@@ -99,6 +102,7 @@ def runtime_dir() -> Path:
         # two compiling it inside some function's timeout, and concurrent sandboxes race to
         # write the same .pyc files.
         compileall.compile_dir(str(staging), ddir=str(target), quiet=1)
+        staging.chmod(0o755)  # mkdtemp made it 0700; sandboxes read it as sbx_user1051
         try:
             staging.rename(target)
         except OSError:

@@ -42,10 +42,13 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from lambdaflow import process
+from lambdaflow.locallambda import rootfs
+from lambdaflow.locallambda.isolation import RUNTIME_API_PORT, Cgroups, NetworkJail, Support
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,8 @@ INIT_TIMEOUT = 10.0                 # seconds: Lambda's limit for the init phase
 MEMORY_POLL = 0.02                  # seconds between two RSS samples of a running sandbox
 ADDRESS_SPACE_SLACK_MB = 4096       # RLIMIT_AS = MemorySize + this (backstop only)
 MAX_RESPONSE = 6 * 1024 * 1024 + 100   # Lambda's response limit as RAPID measures it
+NOFILE = 1024                       # Lambda's RLIMIT_NOFILE
+_ENTER = Path(__file__).with_name("_enter.py")
 LOG_READ_LIMIT = 256 * 1024         # most bytes of one invocation's log kept in memory
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -68,6 +73,28 @@ class Outcome:
     kind: str
     body: bytes
     error_type: str = ""
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How sandboxes are isolated on this host (`isolation.probe`) and the root they share.
+
+    `death_fd` is the read end of a pipe only the endpoint can write to: its sandboxes die
+    when it closes (with the endpoint, however the endpoint ends).
+    """
+
+    support: Support
+    root: rootfs.Root | None
+    death_fd: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A function's execution environment: memory, /tmp and its layers' directory."""
+
+    memory_mb: int
+    tmp_mb: int = 512
+    layers: Path | None = None
 
 
 class Invocation:
@@ -101,16 +128,17 @@ class Sandbox:
     """A running awslambdaric process for one revision of one function."""
 
     def __init__(self, *, name: str, revision: str, handler: str, code_root: Path,
-                 runtime_dir: Path, env: dict[str, str], memory_mb: int, workdir: Path,
-                 python: str = sys.executable):
+                 runtime_dir: Path, env: dict[str, str], limits: Limits, workdir: Path,
+                 isolation: Isolation | None = None, python: str = sys.executable):
         self.name = name
         self.revision = revision
-        self.memory_mb = memory_mb
+        self.memory_mb = limits.memory_mb
         self.dir = Path(tempfile.mkdtemp(prefix=f"sandbox-{name}-", dir=workdir))
         self.log_path = self.dir / "log"
         self.init_duration_ms: float | None = None   # set by the first GET /next
         self.cold = True
         self.idle_since = 0.0                         # monotonic; kept by the service
+        self.credentials = None                       # its role's keys; revoked at stop
         self._cond = threading.Condition()
         self._invocation: Invocation | None = None
         self._init_error: Outcome | None = None
@@ -118,27 +146,102 @@ class Sandbox:
         self._log_offset = 0
         self._started = time.monotonic()
 
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        port = self._listener.getsockname()[1]
-        (self.dir / "tmp").mkdir()
-        env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}",
-                   PYTHONPATH=f"{code_root}{os.pathsep}{runtime_dir}",
-                   TMPDIR=str(self.dir / "tmp"))
+        self._listener: socket.socket | None = None
+        self._jail: NetworkJail | None = None
+        self._cgroups: Cgroups | None = None
+        isolated = isolation is not None and isolation.support.isolated
         try:
-            with open(self.log_path, "ab") as log_file:
-                self.proc = process.spawn(
-                    [python, "-S", "-s", "-m", "awslambdaric", handler], env=env,
-                    cwd=str(code_root), memory_mb=memory_mb + ADDRESS_SPACE_SLACK_MB,
-                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+            if isolated:
+                self.proc = self._spawn_isolated(handler, code_root, runtime_dir, env, limits,
+                                                 isolation)
+            else:
+                self.proc = self._spawn_plain(handler, code_root, runtime_dir, env, python)
         except BaseException:
-            self._listener.close()
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self._release()
             raise
         threading.Thread(target=self._accept_loop, name=f"runtime-api-{name}",
                          daemon=True).start()
         self._log = open(self.log_path, "rb")
         threading.Thread(target=self._watch, name=f"sandbox-watch-{name}",
                          daemon=True).start()
+
+    def _spawn_plain(self, handler, code_root, runtime_dir, env, python) -> subprocess.Popen:
+        """No isolation available: a host process, its Runtime API on a loopback port."""
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        port = self._listener.getsockname()[1]
+        (self.dir / "tmp").mkdir()
+        env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}",
+                   PYTHONPATH=f"{code_root}{os.pathsep}{runtime_dir}",
+                   TMPDIR=str(self.dir / "tmp"))
+        with open(self.log_path, "ab") as log_file:
+            return process.spawn(
+                [python, "-S", "-s", "-m", "awslambdaric", handler], env=env,
+                cwd=str(code_root), memory_mb=self.memory_mb + ADDRESS_SPACE_SLACK_MB,
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+
+    def _spawn_isolated(self, handler, code_root, runtime_dir, env, limits: Limits,
+                        isolation: Isolation) -> subprocess.Popen:
+        """An execution environment like Lambda's (see `_enter`): its own namespaces, the
+        read-only Lambda-like root, cgroups, the sandbox user."""
+        root = isolation.root
+        version = root.python_version
+        lang = f"/var/lang/lib/python{version}"
+        env = dict(env)
+        for key in ("TMPDIR", "HOME"):
+            env.pop(key, None)
+        env.update({
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{RUNTIME_API_PORT}",
+            "LAMBDA_TASK_ROOT": "/var/task", "LAMBDA_RUNTIME_DIR": "/var/runtime",
+            "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+            "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:"
+                               "/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+            "PYTHONPATH": f"/var/task:/opt/python/lib/python{version}/site-packages:"
+                          f"/opt/python:/var/runtime",
+        })
+        self._jail = NetworkJail(env, self.name)
+        self._listener = self._jail.runtime_api
+        cgroup_files: list[str] = []
+        if isolation.support.cgroups:
+            self._cgroups = Cgroups(f"lambdaflow-{uuid.uuid4().hex[:12]}",
+                                    limit_mb=limits.memory_mb + limits.tmp_mb,
+                                    memory_mb=limits.memory_mb)
+            cgroup_files = self._cgroups.procs_files
+        mounts = [(str(root.stdlib), lang), (str(root.path / "var/empty"), f"{lang}/site-packages"),
+                  (str(code_root), "/var/task"), (str(runtime_dir), "/var/runtime")]
+        if limits.layers is not None:
+            mounts.append((str(limits.layers), "/opt"))
+        (self.dir / "root").mkdir()
+        config = {
+            "netns_fd": self._jail.fd, "death_fd": isolation.death_fd,
+            "cgroups": cgroup_files,
+            "home_cgroups": Cgroups.home_procs_files() if cgroup_files else [],
+            "skeleton": str(root.path), "root": str(self.dir / "root"), "mounts": mounts,
+            "tmp_mb": limits.tmp_mb, "uid": rootfs.SANDBOX_UID, "gid": rootfs.SANDBOX_GID,
+            "nofile": NOFILE, "cwd": "/var/task", "env": env,
+            "argv": [f"/var/lang/bin/python{version}", "-m", "awslambdaric", handler],
+        }
+        config_path = self.dir / "enter.json"
+        descriptor = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as f:
+            json.dump(config, f)
+        with open(self.log_path, "ab") as log_file:
+            return process.spawn(
+                [sys.executable, "-S", "-I", str(_ENTER), str(config_path)], env={},
+                pass_fds=(self._jail.fd, isolation.death_fd), stdin=subprocess.DEVNULL,
+                stdout=log_file, stderr=subprocess.STDOUT)
+
+    def _release(self) -> None:
+        """Free what the sandbox holds on the host: listener, namespace, cgroups, files."""
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except OSError:
+                pass
+        if self._jail is not None:
+            self._jail.close()
+        if self._cgroups is not None:
+            self._cgroups.remove()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
     def alive(self) -> bool:
@@ -217,14 +320,12 @@ class Sandbox:
             self._stopping = True
             self._cond.notify_all()
         process.kill(self.proc)
-        try:
-            self._listener.close()
-        except OSError:
-            pass
         self._log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self._release()
 
     def _rss_kb(self) -> int:
+        if self._cgroups is not None:
+            return self._cgroups.anon_kb()
         try:
             with open(f"/proc/{self.proc.pid}/statm", "rb") as f:
                 return int(f.read().split()[1]) * _PAGE // 1024
@@ -232,6 +333,8 @@ class Sandbox:
             return 0  # exited between two samples; the watcher reports it
 
     def _peak_rss_kb(self) -> int:
+        if self._cgroups is not None:
+            return self._cgroups.peak_kb()
         try:
             with open(f"/proc/{self.proc.pid}/status", "rb") as f:
                 for line in f:
@@ -242,6 +345,10 @@ class Sandbox:
         return 0
 
     def _exit_outcome(self, inv: Invocation) -> Outcome:
+        if self._cgroups is not None and self._cgroups.oom_killed():
+            return Outcome("oom", _error_body(
+                inv.request_id, "Runtime exited with error: signal: killed",
+                "Runtime.OutOfMemory"), "Runtime.OutOfMemory")
         return Outcome("exit", _error_body(
             inv.request_id, f"Runtime exited with error: {_go_exit_text(self.proc.returncode)}",
             "Runtime.ExitError"), "Runtime.ExitError")
@@ -279,6 +386,10 @@ class Sandbox:
         with self._cond:
             if self.init_duration_ms is None:
                 self.init_duration_ms = (time.monotonic() - self._started) * 1000
+                if self._cgroups is not None:
+                    # Init ran unthrottled, as Lambda gives the init phase a full vCPU;
+                    # from the first invocation on, CPU follows MemorySize.
+                    self._cgroups.throttle_cpu()
             self._cond.wait_for(lambda: self._stopping or (
                 self._invocation is not None and self._invocation.delivered_at is None
                 and self._invocation.outcome is None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -9,6 +10,9 @@ import threading
 from pathlib import Path
 
 from lambdaflow.errors import ConfigError
+from lambdaflow.locallambda.isolation import Support
+
+log = logging.getLogger(__name__)
 
 
 class LocalLambda:
@@ -28,7 +32,7 @@ class LocalLambda:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, concurrency: int = 1000,
                  region: str | None = None, runtime_dir: str | os.PathLike | None = None,
-                 credentials: tuple[str, str] | None = None):
+                 credentials: tuple[str, str] | None = None, isolate: bool = True):
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
         if not 0 <= port <= 65535:
@@ -40,6 +44,7 @@ class LocalLambda:
                        or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
         self._runtime_dir = Path(runtime_dir) if runtime_dir else None
         self._credentials = credentials or (None, None)
+        self._isolate = isolate
         self._server = None
         self._thread: threading.Thread | None = None
         self._workdir: Path | None = None
@@ -61,6 +66,7 @@ class LocalLambda:
     def start(self) -> "LocalLambda":
         from lambdaflow.locallambda.api import HttpServer
         from lambdaflow.locallambda.auth import Keyring, server_credentials
+        from lambdaflow.locallambda.isolation import probe
         from lambdaflow.locallambda.runtime import runtime_dir
         from lambdaflow.locallambda.service import LambdaService
 
@@ -71,9 +77,14 @@ class LocalLambda:
         if not (runtime / "awslambdaric").is_dir():
             raise ConfigError(f"runtime directory {runtime} has no awslambdaric package; "
                               f"build one with: pip install --target DIR awslambdaric boto3")
+        support = probe() if self._isolate else Support(False, False, "isolate=False")
+        missing = support.missing()
+        if missing:
+            log.warning("local-lambda: sandboxes run WITHOUT %s (%s)", "; ".join(missing),
+                        support.reason or "cgroups v1 memory/cpu/pids not writable")
         self._workdir = Path(tempfile.mkdtemp(prefix="lambdaflow-local-lambda-"))
         service = LambdaService(workdir=self._workdir, region=self.region, runtime_dir=runtime,
-                                keyring=keyring, account_concurrency=self.concurrency)
+                                keyring=keyring, support=support, account_concurrency=self.concurrency)
         try:
             self._server = HttpServer((self.host, self.port), service)
         except OSError as exc:

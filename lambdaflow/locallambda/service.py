@@ -28,6 +28,8 @@ import json
 import logging
 import math
 import os
+import shutil
+import sys
 import threading
 import time
 import uuid
@@ -40,7 +42,9 @@ from lambdaflow.locallambda.auth import Keyring
 from lambdaflow.locallambda.functions import (
     Function, FunctionStore, decode_zip, parse_name,
     validate_architectures, validate_config)
-from lambdaflow.locallambda.sandbox import Invocation, Sandbox
+from lambdaflow.locallambda import rootfs
+from lambdaflow.locallambda.isolation import Support
+from lambdaflow.locallambda.sandbox import Invocation, Isolation, Limits, Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +52,9 @@ LOG_TAIL_BYTES = 4096                  # LogType=Tail returns the last 4 KB
 LOG_LINES_KEPT = 2000                  # per function, for `logs()`
 IDLE_TTL = 600.0                       # seconds an unused warm sandbox is kept
 # Variables passed from the endpoint's environment into every sandbox, so code there reaches
-# the same (local) AWS endpoints with the same credentials as the endpoint itself.
+# the same (local) AWS endpoints. Never its credentials: a sandbox gets its role's (`auth`).
 PASSTHROUGH_PREFIXES = ("AWS_ENDPOINT_URL",)
-PASSTHROUGH = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-               "AWS_CA_BUNDLE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
+PASSTHROUGH = ("AWS_CA_BUNDLE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
 
 
 @dataclass
@@ -65,9 +68,15 @@ class LambdaService:
     """Everything the endpoint does. Thread-safe; `close` stops every sandbox."""
 
     def __init__(self, *, workdir: Path, region: str, runtime_dir: Path, keyring: Keyring,
-                 account_concurrency: int = 1000, base_url: str = ""):
+                 support: Support | None = None, account_concurrency: int = 1000,
+                 base_url: str = ""):
         self.region = region
         self.keyring = keyring
+        self.support = support or Support(False, False, "not probed")
+        # Sandboxes die when this pipe's write end closes: with this process, however it ends.
+        self._death_read, self._death_write = os.pipe()
+        self._roots: dict[str, rootfs.Root] = {}
+        self._roots_lock = threading.Lock()
         self.base_url = base_url
         self.account_concurrency = account_concurrency
         self.store = FunctionStore(workdir, region)
@@ -87,6 +96,7 @@ class LambdaService:
     def create_function(self, body: dict) -> dict:
         name, _ = parse_name(_required(body, "FunctionName"))
         config = validate_config(body, None)
+        _check_runtime_here(config["Runtime"])
         code = self.store.store_code(self._code_bytes(_required(body, "Code")))
         tags = body.get("Tags") or {}
         _check_tags(tags)
@@ -113,7 +123,9 @@ class LambdaService:
     def update_configuration(self, ref: str, body: dict) -> dict:
         function = self.store.get(ref)
         _check_revision(function, body)
-        function.config = validate_config(body, function.config)
+        config = validate_config(body, function.config)
+        _check_runtime_here(config["Runtime"])
+        function.config = config
         function.touch()
         self._retire_idle(function.name)
         return function.configuration(self.region)
@@ -350,11 +362,23 @@ class LambdaService:
             self._stop(old)
         if sandbox is not None:
             return sandbox
-        sandbox = Sandbox(
-            name=function.name, revision=function.revision,
-            handler=function.config["Handler"], code_root=function.code.root,
-            runtime_dir=self._runtime_dir, env=self._sandbox_env(function),
-            memory_mb=function.memory_mb, workdir=self._workdir)
+        limits = Limits(memory_mb=function.memory_mb,
+                        tmp_mb=function.config["EphemeralStorage"]["Size"])
+        credentials = self.keyring.issue(function.config["Role"])
+        env = self._sandbox_env(function)
+        env.update(AWS_ACCESS_KEY_ID=credentials.access_key,
+                   AWS_SECRET_ACCESS_KEY=credentials.secret_key,
+                   AWS_SESSION_TOKEN=credentials.token)
+        try:
+            sandbox = Sandbox(
+                name=function.name, revision=function.revision,
+                handler=function.config["Handler"], code_root=function.code.root,
+                runtime_dir=self._runtime_dir, env=env, limits=limits, workdir=self._workdir,
+                isolation=self._isolation(function.config["Runtime"]))
+        except BaseException:
+            self.keyring.revoke(credentials)
+            raise
+        sandbox.credentials = credentials
         with self._lock:
             self._live.add(sandbox)
             closed = self._closed
@@ -386,6 +410,8 @@ class LambdaService:
 
     def _stop(self, sandbox: Sandbox) -> None:
         sandbox.stop()
+        if sandbox.credentials is not None:
+            self.keyring.revoke(sandbox.credentials)
         with self._lock:
             self._live.discard(sandbox)
 
@@ -430,6 +456,18 @@ class LambdaService:
             if unreserved:
                 self._unreserved_in_flight -= 1
             self._lock.notify_all()
+
+    def _isolation(self, runtime: str) -> Isolation:
+        """The isolation sandboxes of `runtime` get; its root is built on first use."""
+        if not self.support.isolated:
+            return Isolation(self.support, None, self._death_read)
+        with self._roots_lock:
+            root = self._roots.get(runtime)
+            if root is None:
+                root = rootfs.build_root(self._workdir / "roots" / runtime, runtime,
+                                         self._runtime_dir)
+                self._roots[runtime] = root
+        return Isolation(self.support, root, self._death_read)
 
     def _sandbox_env(self, function: Function) -> dict[str, str]:
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -482,12 +520,33 @@ class LambdaService:
             self._lock.notify_all()
         for sandbox in live:
             self._stop(sandbox)
+        for fd in (self._death_write, self._death_read):
+            os.close(fd)
 
 
 def _required(body: dict, key: str):
     if key not in body or body[key] in (None, ""):
         raise invalid(f"{key} is required")
     return body[key]
+
+
+def _check_runtime_here(runtime: str) -> None:
+    """A function runs under its Runtime's Python or not at all: never another interpreter.
+
+    Sandboxes run the Python this endpoint runs on (its awslambdaric build and runtime
+    directory are that interpreter's), so other runtimes are refused when the function is
+    defined, naming what would make them work, rather than run by the wrong Python.
+    """
+    version = runtime.removeprefix("python")
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if version == here:
+        return
+    found = shutil.which(runtime)
+    where = (f"this machine has {found}: start local-lambda with that interpreter"
+             if found else f"this machine has no {runtime}: install Python {version} and "
+             f"start local-lambda with it")
+    raise invalid(f"local-lambda cannot run Runtime {runtime}: its sandboxes run the Python "
+                  f"local-lambda itself runs on ({here}); {where}")
 
 
 def _check_tags(tags: object) -> None:

@@ -5,21 +5,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import shutil
 import stat
 import sys
 from typing import TYPE_CHECKING, BinaryIO, Mapping
 
 from lambdaflow import storage
+from lambdaflow.shell import local
 from lambdaflow.shell.annotations import Annotations
 from lambdaflow.shell.config import ShellConfig
 from lambdaflow.shell.errors import ShellError
-from lambdaflow.shell.locations import absolute, is_local, scratch_space
+from lambdaflow.shell.locations import is_local, scratch_space
 from lambdaflow.shell.parse import parse
 from lambdaflow.shell.plan import CoordinatorStage, Plan, make_plan
-from lambdaflow.shell.processes import Piped, run_chain
+from lambdaflow.shell.processes import Piped
 from lambdaflow.shell.runner import run_plan
-from lambdaflow.storage.base import COPY_CHUNK
 
 if TYPE_CHECKING:
     from lambdaflow.shell.choice import Choice
@@ -125,17 +124,26 @@ class Pipeline:
         merged = self.plan(input=in_url, output=out_url)
         piped_input = input is not None and in_url is None and not _regular_file(input)
         if plan == "local":
-            return self._run_local(merged, input, output, piped_input)
+            return self.run_local(input=input, output=output)
         if executor.config.backend != "local":
             _check_remote_reachable(merged.input, config.scratch)
         if merged.input is None and input is None:
             raise ShellError("the pipeline names no input: give input= (or -i URL), or start "
                              "it with '< FILE' or 'cat FILE |'")
+        head = None
+        if merged.input is None and piped_input:
+            # Standard input streams: read at most `stdin_spool_bytes` of it; a longer (or
+            # endless: `yes |`) input runs on the coordinator as it arrives, as bash would
+            # run it, and is read only as far as the pipeline reads it.
+            head = _read_upto(input, config.stdin_spool_bytes + 1)
+            if len(head) > config.stdin_spool_bytes:
+                return local.run(self.parsed, self.env, input=Piped(input, head),
+                                 output=output)
         with scratch_space(config.scratch) as space, self._sink(merged, output) as sink:
             source = merged.input
             if source is None:
                 source = space.input()
-                storage.put(source, input)
+                storage.put(source, head if head is not None else input)
             size = _input_size(source)
             rules = plan
             if plan == "auto":
@@ -157,28 +165,7 @@ class Pipeline:
                   output: str | BinaryIO | None = None) -> int:
         """Run the whole pipeline once, here, with no workers and no scratch copies (what
         ``--width auto`` picks for small inputs); return bash's exit status."""
-        in_url = input if isinstance(input, str) else None
-        out_url = output if isinstance(output, str) else None
-        plan = self.plan(input=in_url, output=out_url)
-        piped = input is not None and in_url is None and not _regular_file(input)
-        return self._run_local(plan, input, output, piped)
-
-    def _run_local(self, plan: Plan, input, output, piped: bool) -> int:
-        if plan.input is None and input is None:
-            raise ShellError("the pipeline names no input: give input= (or -i URL), or start "
-                             "it with '< FILE' or 'cat FILE |'")
-        commands = [c for stage in plan.stages for c in stage.commands]
-        with contextlib.ExitStack() as stack:
-            if plan.input is not None:
-                _input_size(plan.input)  # a clear error for a missing input
-                source = stack.enter_context(storage.open_range(plan.input, 0))
-                if not (plan.stdin_regular and is_local(plan.input)):
-                    source = Piped(source)
-            else:
-                source = Piped(input) if piped else input
-            sink = stack.enter_context(self._sink(plan, output))
-            return run_chain(commands, source, sink, plan.shipped_env)[-1] if commands else \
-                _copy_all(source, sink)
+        return local.run(self.parsed, self.env, input=input, output=output)
 
     @staticmethod
     @contextlib.contextmanager
@@ -188,18 +175,16 @@ class Pipeline:
             yield stream
             stream.flush()
             return
-        if plan.append:
-            if not is_local(plan.output):
-                raise ShellError(f">> {plan.output}: appending works on local files only")
-            with open(absolute(plan.output), "ab") as f:
-                yield f
-            return
         if is_local(plan.output):
-            with storage.open_write(plan.output) as f:
+            with local.redirect(plan.output, plan.append) as f:
                 yield f
             return
+        if plan.append:
+            raise ShellError(f">> {plan.output}: appending works on local files only")
         from lambdaflow.shell.shuffle import ObjectOutput
 
+        # An object store: the object appears, whole, only when the run ends without an error
+        # (a multipart upload is aborted otherwise), so a failed run leaves no partial object.
         # Opened on the first write, so a shuffle may build the object server-side instead.
         with ObjectOutput(plan.output) as f:
             yield f
@@ -233,9 +218,16 @@ def _one_stage(plan: Plan) -> tuple:
         if commands else ()
 
 
-def _copy_all(source, sink) -> int:
-    shutil.copyfileobj(source, sink, COPY_CHUNK)
-    return 0
+
+def _read_upto(stream: BinaryIO, n: int) -> bytes:
+    """`n` bytes of `stream`, fewer only at its end (a raw pipe may return less per read)."""
+    data = bytearray()
+    while len(data) < n:
+        more = stream.read(n - len(data))
+        if not more:
+            break
+        data += more
+    return bytes(data)
 
 
 def _check_remote_reachable(input_url: str | None, scratch: str | None) -> None:

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from lambdaflow.shell import rules
-from lambdaflow.shell.annotations import Annotations, Flags
-from lambdaflow.shell.errors import ShellError
-from lambdaflow.shell.locations import absolute
+from lambdaflow.shell.annotations import Annotations, Flags, Verdict
+from lambdaflow.shell.local import endpoints
 from lambdaflow.shell.parse import Command, ParsedPipeline
 from lambdaflow.shell.processes import locale_env
 from lambdaflow.shell.worker import RangeJob
@@ -119,34 +118,15 @@ def make_plan(parsed: ParsedPipeline, annotations: Annotations, env: Mapping[str
     `rule_set`: the rules to apply (default `rules.RULES`; `shuffle.SHUFFLE_RULES` adds the
     shuffle)."""
     shipped = locale_env(env)
-    commands = list(parsed.commands)
-    source, regular = input, True
-    if parsed.stdin is not None:
-        if input is not None:
-            raise ShellError(f"the pipeline reads '< {parsed.stdin}' and an input was given "
-                             "too; give one of them")
-        source = parsed.stdin
-    elif (commands and commands[0].name == "cat" and len(commands[0].argv) == 2
-          and not commands[0].env and not commands[0].argv[1].startswith("-")):
-        if input is not None:
-            raise ShellError(f"the pipeline reads 'cat {commands[0].argv[1]}' and an input was "
-                             "given too; give one of them")
-        source, regular = commands[0].argv[1], False
-        commands = commands[1:]
-    sink, append = output, False
-    if parsed.stdout is not None:
-        if output is not None:
-            raise ShellError(f"the pipeline writes '> {parsed.stdout}' and an output was given "
-                             "too; give one of them")
-        sink, append = absolute(parsed.stdout), parsed.append
-    for command in commands:
-        if shutil.which(command.argv[0], path=env.get("PATH")) is None:
-            raise ShellError(f"{command.argv[0]}: command not found; install it or fix the "
-                             "name (lambdaflow runs programs, as bash would)")
-    verdicts = tuple(annotations.classify(c) for c in commands)
+    ends = endpoints(parsed, input, output)
+    commands = ends.commands
+    # A command not on PATH runs (and exits 127 with bash's message) on the coordinator.
+    verdicts = tuple(
+        annotations.classify(c) if shutil.which(c.argv[0], path=env.get("PATH"))
+        else Verdict("pure", None, "command not found", Flags(operands=c.argv[1:]))
+        for c in commands)
     stages = _group(tuple(commands), verdicts, shipped, rule_set)
-    return Plan(tuple(stages), absolute(source) if source else None, sink, append,
-                regular, shipped)
+    return Plan(tuple(stages), ends.source, ends.sink, ends.append, ends.regular, shipped)
 
 
 def _group(commands, verdicts, shipped, rule_set=None) -> list:

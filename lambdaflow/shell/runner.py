@@ -91,7 +91,7 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
         # would run it, with the first command seeing a regular file where bash's would).
         if index == 0:
             return _run_here(plan, stage.commands, k, url, out)
-        rest = storage.ByteRange(url, ranges[index].start, ranges[-1].end)
+        rest = storage.ByteRange(url, ranges[index].start, ranges[-1].end, ranges[0].version)
         return worker.run_owned(rest, stage.commands, plan.shipped_env, out, job.primed)[-1]
 
     try:

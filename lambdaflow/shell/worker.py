@@ -84,9 +84,9 @@ def run_owned(byte_range: storage.ByteRange, commands: Sequence[Command],
         path = to_path(byte_range.url)
         backend = storage.backend(byte_range.url)
         first, stop = partition.owned_bounds(
-            lambda a, b: backend.open_range(byte_range.url, a, b), byte_range.start,
-            byte_range.end)
-        source = FileSlice(path, first, stop, prefix)
+            lambda a, b: backend.open_range(byte_range.url, a, b, byte_range.version),
+            byte_range.start, byte_range.end)
+        source = FileSlice(path, first, stop, prefix, byte_range.version)
         codes = run_chain(commands, source, sink, shipped_env, stderr_tail=errors)
     else:
         with byte_range.open() as owned:

@@ -9,13 +9,13 @@ imported only when an ``s3://`` URL is first used.
     ...     for line in r.lines(): ...
 """
 
-from lambdaflow.storage.base import Storage
+from lambdaflow.storage.base import ObjectChanged, Storage
 from lambdaflow.storage.dispatch import (
     backend, delete, delete_prefix, exists, get, list, open_range, open_write, put, size,
 )
 from lambdaflow.storage.ranges import ByteRange, split
 
 __all__ = [
-    "ByteRange", "Storage", "backend", "delete", "delete_prefix", "exists", "get", "list",
+    "ByteRange", "ObjectChanged", "Storage", "backend", "delete", "delete_prefix", "exists", "get", "list",
     "open_range", "open_write", "put", "size", "split",
 ]

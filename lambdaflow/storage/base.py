@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 from typing import BinaryIO, Iterator
 
 #: Bytes moved per read when copying a stream (put from a file, get).
 COPY_CHUNK = 1024 * 1024
+
+
+class ObjectChanged(OSError):
+    """The object is no longer the content a reader was given (it was overwritten after
+    `split`): reading on would mix two versions. The message names the object."""
+
+    def __init__(self, url: str, detail: str):
+        super().__init__(errno.ESTALE, f"the object changed after it was split ({detail}); "
+                         "run again once it is no longer being written", url)
 
 
 class Storage:
@@ -15,10 +25,12 @@ class Storage:
     Primitives (each scheme implements these five):
 
     - ``size(url) -> int`` — the object's length in bytes.
-    - ``open_range(url, start, end=None) -> BinaryIO`` — a readable stream of bytes
-      ``[start, end)`` (``end=None``: to the end). It is shorter only where the object ends and
-      empty when `start` is at or past the end. It streams: memory stays bounded whatever the
-      length. Close it (it is a context manager) to release the connection or file.
+    - ``open_range(url, start, end=None, version=None) -> BinaryIO`` — a readable stream of
+      bytes ``[start, end)`` (``end=None``: to the end). It is shorter only where the object
+      ends and empty when `start` is at or past the end. It streams: memory stays bounded
+      whatever the length. Close it (it is a context manager) to release the connection or
+      file. With `version` (from ``version(url)``), it reads that content of the object or
+      raises `ObjectChanged` — never bytes of another one.
     - ``open_write(url) -> BinaryIO`` — a writable stream; the object appears, complete, when
       the stream is closed, and not at all if the ``with`` block raises (or ``abort()`` is
       called). Writing streams: memory stays bounded (S3 uses multipart upload for large
@@ -30,7 +42,11 @@ class Storage:
       without an extra request, so neither scheme does).
 
     Derived (defined here from the primitives; a scheme may override one to do it faster):
-    ``get``, ``put``, ``delete_prefix``, ``exists``.
+    ``get``, ``put``, ``delete_prefix``, ``exists``, and ``version(url) -> (size, version)``:
+    the object's size and a token naming this content of it (local files: device, inode,
+    size and mtime; S3: the ETag, and the VersionId in a versioned bucket), which `split`
+    records in every `ByteRange` so all ranges read one content. The base class's token is
+    None: no check.
 
     ``cheap_requests`` (a class attribute, default False): True when a request costs a system
     call rather than a network round trip, as for local files. Range readers then find both
@@ -48,7 +64,8 @@ class Storage:
     def size(self, url: str) -> int:
         raise NotImplementedError
 
-    def open_range(self, url: str, start: int, end: int | None = None) -> BinaryIO:
+    def open_range(self, url: str, start: int, end: int | None = None,
+                   version: str | None = None) -> BinaryIO:
         raise NotImplementedError
 
     def open_write(self, url: str) -> BinaryIO:
@@ -83,6 +100,10 @@ class Storage:
         """Delete every object `list(prefix)` yields."""
         for url in self.list(prefix):
             self.delete(url)
+
+    def version(self, url: str) -> tuple[int, str | None]:
+        """``(size, version)``: see the class docstring."""
+        return self.size(url), None
 
     def exists(self, url: str) -> bool:
         """Whether the object exists."""

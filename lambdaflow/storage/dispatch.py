@@ -55,9 +55,11 @@ def size(url: str) -> int:
     return backend(url).size(url)
 
 
-def open_range(url: str, start: int, end: int | None = None) -> BinaryIO:
-    """A stream of the object's bytes ``[start, end)`` (to the end when `end` is None)."""
-    return backend(url).open_range(url, start, end)
+def open_range(url: str, start: int, end: int | None = None,
+               version: str | None = None) -> BinaryIO:
+    """A stream of the object's bytes ``[start, end)`` (to the end when `end` is None); with
+    `version`, of that content only (else `ObjectChanged`)."""
+    return backend(url).open_range(url, start, end, version)
 
 
 def open_write(url: str) -> BinaryIO:

@@ -15,7 +15,7 @@ import uuid
 from typing import BinaryIO, Iterator
 
 from lambdaflow.errors import ConfigError
-from lambdaflow.storage.base import Storage
+from lambdaflow.storage.base import ObjectChanged, Storage
 
 SCHEME = "file://"
 #: Read-ahead of a stream from open_range: large enough that iterating lines costs few calls.
@@ -40,6 +40,19 @@ def to_path(url: str) -> str:
     return url
 
 
+def file_version(st: os.stat_result) -> str:
+    """A local file's version token: which file (device, inode) and which content of it (size,
+    modification time in ns) — what changes when the file is replaced or rewritten."""
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def check_version(fd: int, url: str, version: str) -> None:
+    """Raise `ObjectChanged` unless the open file `fd` is still `version`."""
+    now = file_version(os.fstat(fd))
+    if now != version:
+        raise ObjectChanged(url, f"device:inode:size:mtime was {version}, now {now}")
+
+
 class LocalStorage(Storage):
     __doc__ = Storage.__doc__
 
@@ -52,10 +65,20 @@ class LocalStorage(Storage):
             raise IsADirectoryError(errno.EISDIR, "is a directory, not an object", path)
         return st.st_size
 
-    def open_range(self, url: str, start: int, end: int | None = None) -> BinaryIO:
+    def version(self, url: str) -> tuple[int, str | None]:
+        path = to_path(url)
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory, not an object", path)
+        return st.st_size, file_version(st)
+
+    def open_range(self, url: str, start: int, end: int | None = None,
+                   version: str | None = None) -> BinaryIO:
         _check_range(start, end)
         raw = io.FileIO(to_path(url), "rb")
         try:
+            if version is not None:
+                check_version(raw.fileno(), url, version)
             raw.seek(start)
         except BaseException:
             raw.close()

@@ -15,7 +15,7 @@ from lambdaflow.storage import partition
 class ByteRange:
     """Bytes ``[start, end)`` of the object at `url`, and the whole lines they own.
 
-    Small and picklable (three fields), so it is cheap to ship to a worker. A range owns every
+    Small and picklable (four fields), so it is cheap to ship to a worker. A range owns every
     line that starts inside it (see `lambdaflow.storage.partition`); ``lines()`` and ``open()``
     stream those lines with bounded memory, reading past `end` as far as the last line needs.
     """
@@ -23,6 +23,9 @@ class ByteRange:
     url: str
     start: int
     end: int
+    #: The object's content when it was split (`Storage.version`): every read of the range
+    #: checks it, so ranges of one split never mix two versions (None: unchecked).
+    version: str | None = None
 
     def __post_init__(self):
         if not 0 <= self.start <= self.end:
@@ -38,7 +41,7 @@ class ByteRange:
         if storage.cheap_requests:
             # Two small reads find the boundaries; then the backend's own stream serves the
             # owned bytes as fast as reading the file.
-            return storage.open_range(self.url, *self._bounds(storage))
+            return storage.open_range(self.url, *self._bounds(storage), self.version)
         return io.BufferedReader(partition.OwnedReader(self._chunks(storage)),
                                  buffer_size=partition.CHUNK)
 
@@ -55,17 +58,19 @@ class ByteRange:
         """All owned lines as one bytes object (for small ranges)."""
         storage = dispatch.backend(self.url)
         if storage.cheap_requests:
-            with storage.open_range(self.url, *self._bounds(storage)) as stream:
+            with storage.open_range(self.url, *self._bounds(storage), self.version) as stream:
                 return stream.read()
         return b"".join(self._chunks(storage))
 
     def _chunks(self, storage) -> Iterator[bytes]:
         return partition.owned_chunks(
-            lambda a, b: storage.open_range(self.url, a, b), self.start, self.end)
+            lambda a, b: storage.open_range(self.url, a, b, self.version), self.start,
+            self.end)
 
     def _bounds(self, storage) -> tuple[int, int]:
         return partition.owned_bounds(
-            lambda a, b: storage.open_range(self.url, a, b), self.start, self.end)
+            lambda a, b: storage.open_range(self.url, a, b, self.version), self.start,
+            self.end)
 
 
 def split(url: str, n: int | None = None, chunk_size: int | None = None) -> list[ByteRange]:
@@ -73,5 +78,5 @@ def split(url: str, n: int | None = None, chunk_size: int | None = None) -> list
     each (give exactly one). Reading every range's lines in order gives the object back byte
     for byte; an empty object gives one empty range."""
     partition.plan(0, n, chunk_size)  # reject bad arguments before touching storage
-    size = dispatch.size(url)
-    return [ByteRange(url, s, e) for s, e in partition.plan(size, n, chunk_size)]
+    size, version = dispatch.backend(url).version(url)
+    return [ByteRange(url, s, e, version) for s, e in partition.plan(size, n, chunk_size)]

@@ -31,7 +31,7 @@ import botocore.exceptions
 import tenacity
 
 from lambdaflow.errors import ConfigError
-from lambdaflow.storage.base import Storage
+from lambdaflow.storage.base import ObjectChanged, Storage
 
 SCHEME = "s3://"
 #: Connections kept per client: enough for a map's concurrent range reads and part uploads.
@@ -255,13 +255,23 @@ class S3Storage(Storage):
                                         url) from exc.__cause__
             raise missing
 
-    def open_range(self, url: str, start: int, end: int | None = None) -> BinaryIO:
+    def version(self, url: str) -> tuple[int, str | None]:
+        bucket, key = parse(url)
+        head = self.call(url, "head_object", Bucket=bucket, Key=key)
+        token = head["ETag"]
+        if head.get("VersionId") not in (None, "null"):
+            token += " " + head["VersionId"]  # ETags are quoted and hold no space
+        return head["ContentLength"], token
+
+    def open_range(self, url: str, start: int, end: int | None = None,
+                   version: str | None = None) -> BinaryIO:
         if start < 0 or (end is not None and end < start):
             raise ValueError(f"invalid byte range [{start}, {end})")
         parse(url)
         if end is not None and end == start:
             return io.BytesIO(b"")
-        return io.BufferedReader(_RangeReader(self, url, start, end), buffer_size=256 * 1024)
+        reader = _RangeReader(self, url, start, end, version)
+        return io.BufferedReader(reader, buffer_size=256 * 1024)
 
     def open_write(self, url: str) -> BinaryIO:
         parse(url)
@@ -316,10 +326,12 @@ class _RangeReader(io.RawIOBase):
     """Bytes ``[start, end)`` of one object from one GET, resumed from the current byte with a
     new ranged GET when the connection breaks mid-body."""
 
-    def __init__(self, storage: S3Storage, url: str, start: int, end: int | None):
+    def __init__(self, storage: S3Storage, url: str, start: int, end: int | None,
+                 version: str | None = None):
         super().__init__()
         self._storage = storage
         self._url = url
+        self._version = version
         self._pos = start
         self._end = end
         self._body = None
@@ -332,6 +344,12 @@ class _RangeReader(io.RawIOBase):
         params = {"Bucket": bucket, "Key": key}
         if self._pos or self._end is not None:
             params["Range"] = http_range(self._pos, self._end)
+        if self._version is not None:
+            # Every GET (a resumed one too) is of that content only: S3 answers 412 otherwise.
+            etag, _, version_id = self._version.partition(" ")
+            params["IfMatch"] = etag
+            if version_id:
+                params["VersionId"] = version_id
         try:
             self._body = self._storage.call(self._url, "get_object", **params)["Body"]
         except OSError as exc:
@@ -339,6 +357,9 @@ class _RangeReader(io.RawIOBase):
             if (isinstance(cause, botocore.exceptions.ClientError)
                     and _code(cause) == "InvalidRange"):
                 self._eof = True  # start is at or past the end of the object
+            elif (isinstance(cause, botocore.exceptions.ClientError)
+                    and _code(cause) == "PreconditionFailed"):
+                raise ObjectChanged(self._url, f"its ETag is no longer {self._version}") from cause
             else:
                 raise
 

@@ -8,6 +8,7 @@ import json
 import sys
 import textwrap
 import time
+import uuid
 import zipfile
 
 import pytest
@@ -436,13 +437,33 @@ def test_executor_refuses_a_function_it_cannot_use(local_platform):
     client = local_platform.lambda_client()
     with pytest.raises(ConfigError, match="there is no Lambda function 'nope'.*lambdaflow create"):
         LambdaExecutor(function="nope")
-    foreign_function(client, "other-python", handler=package.HANDLER, runtime="python3.10"
-                     if sys.version_info[:2] != (3, 10) else "python3.11")
-    with pytest.raises(ConfigError, match=r"runs python3\.1\d, this client runs Python 3\.\d+"):
-        LambdaExecutor(function="other-python")
     foreign_function(client, "plain-handler", handler="app.handler")
     with pytest.raises(ConfigError, match="does not run lambdaflow's agent"):
         LambdaExecutor(function="plain-handler")
+
+
+def test_executor_refuses_a_function_of_another_python(s3_server, monkeypatch):
+    """local-lambda refuses, at create, a Runtime whose Python it would not run; moto's
+    Lambda control plane (which runs no code) holds the function the executor must refuse."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", s3_server)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", s3_server)
+    role = boto3.client("iam").create_role(
+        RoleName=f"other-python-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")
+    other = "python3.10" if sys.version_info[:2] != (3, 10) else "python3.11"
+    client = boto3.client("lambda")
+    name = f"other-python-{uuid.uuid4().hex[:8]}"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    client.create_function(FunctionName=name, Runtime=other, Role=role["Role"]["Arn"],
+                           Handler=package.HANDLER, Code={"ZipFile": buffer.getvalue()})
+    try:
+        with pytest.raises(ConfigError, match=r"runs python3\.1\d, this client runs Python 3\.\d+"):
+            LambdaExecutor(function=name)
+    finally:
+        client.delete_function(FunctionName=name)
 
 
 def test_a_zip_without_the_agent_is_a_function_error_with_the_log(local_platform):

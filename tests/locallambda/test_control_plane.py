@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sys
 
 import pytest
 from botocore.exceptions import ClientError
@@ -21,9 +22,12 @@ def error_code(exc_info) -> str:
     return exc_info.value.response["Error"]["Code"]
 
 
+HERE = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
 def test_create_reports_lambda_fields(lam, local_lambda_clean):
     code = make_zip({"handler.py": ECHO})
-    config = lam.create_function(FunctionName="echo", Runtime="python3.12", Role=ROLE,
+    config = lam.create_function(FunctionName="echo", Runtime=HERE, Role=ROLE,
                                  Handler="handler.handler", Code={"ZipFile": code},
                                  MemorySize=256, Timeout=30, Layers=[
                                      "arn:aws:lambda:us-east-1:123456789012:layer:x:1"])
@@ -31,15 +35,31 @@ def test_create_reports_lambda_fields(lam, local_lambda_clean):
     assert config["CodeSize"] == len(code)
     assert config["FunctionArn"] == "arn:aws:lambda:us-east-1:123456789012:function:echo"
     assert (config["State"], config["LastUpdateStatus"]) == ("Active", "Successful")
-    assert (config["MemorySize"], config["Timeout"], config["Runtime"]) == (256, 30, "python3.12")
+    assert (config["MemorySize"], config["Timeout"], config["Runtime"]) == (256, 30, HERE)
     assert config["Layers"][0]["Arn"].endswith(":layer:x:1")
     got = lam.get_function(FunctionName="echo")
     assert got["Configuration"]["CodeSha256"] == config["CodeSha256"]
     assert got["Code"]["RepositoryType"] == "S3"
     with pytest.raises(ClientError) as exc:
-        lam.create_function(FunctionName="echo", Runtime="python3.12", Role=ROLE,
+        lam.create_function(FunctionName="echo", Runtime=HERE, Role=ROLE,
                             Handler="handler.handler", Code={"ZipFile": code})
     assert error_code(exc) == "ResourceConflictException"
+
+
+def test_a_runtime_whose_python_is_absent_is_refused_at_create(lam, local_lambda_clean):
+    other = "python3.12" if HERE != "python3.12" else "python3.13"
+    code = make_zip({"handler.py": ECHO})
+    with pytest.raises(ClientError) as exc:
+        lam.create_function(FunctionName="other", Runtime=other, Role=ROLE,
+                            Handler="handler.handler", Code={"ZipFile": code})
+    assert error_code(exc) == "InvalidParameterValueException"
+    message = exc.value.response["Error"]["Message"]
+    assert f"cannot run Runtime {other}" in message and HERE[6:] in message
+    lam.create_function(FunctionName="other", Runtime=HERE, Role=ROLE,
+                        Handler="handler.handler", Code={"ZipFile": code})
+    with pytest.raises(ClientError) as exc:
+        lam.update_function_configuration(FunctionName="other", Runtime=other)
+    assert error_code(exc) == "InvalidParameterValueException"
 
 
 @pytest.mark.parametrize("bad, fragment", [

@@ -35,8 +35,8 @@ def wait_until(predicate, what: str, limit: float = 30.0):
 
 def test_sync_invoke_warm_reuse_and_log_tail(lam, create):
     name = create("""
-        import os
-        STARTED = os.getpid()
+        import os, uuid
+        STARTED = uuid.uuid4().hex          # one value per sandbox (its pid is always 1)
         def handler(event, context):
             print("got", event["n"])
             return {"n": event["n"] * 2, "pid": STARTED,
@@ -160,11 +160,12 @@ def test_missing_module_is_an_import_error_even_if_the_test_env_has_it(lam, crea
 
 def test_exit_is_a_runtime_exit_error_and_the_sandbox_is_replaced(lam, create):
     name = create("""
-        import os
+        import os, uuid
+        SANDBOX = uuid.uuid4().hex
         def handler(event, context):
             if event.get("exit"):
                 os._exit(3)
-            return os.getpid()
+            return SANDBOX
         """)
     before = invoke(lam, name)[0]
     payload, error, _ = invoke(lam, name, {"exit": True})
@@ -194,45 +195,71 @@ def test_payload_limits_answer_413(lam, create):
     assert exc.value.response["Error"]["Code"] == "InvalidRequestContentException"
 
 
-# A handler that holds its concurrency slot until the test lets it go: it announces itself
-# by creating `started`, then waits for `release` to exist.
+# A handler that holds its concurrency slot until the test lets it go. The sandbox sees none
+# of the host's files, so it talks to the test through a socket: the endpoint relays into a
+# sandbox every loopback port named in an AWS_ENDPOINT_URL* variable, this one included.
 HOLDER = """
-    import os, time
+    import os, socket, urllib.parse
     def handler(event, context):
-        open(event["started"], "w").close()
-        while not os.path.exists(event["release"]):
-            time.sleep(0.01)
+        port = urllib.parse.urlsplit(os.environ["AWS_ENDPOINT_URL_GATE"]).port
+        with socket.create_connection(("127.0.0.1", port)) as gate:
+            gate.sendall(b"started")
+            gate.recv(1)
         return "done"
     """
 
 
-def _hold_one(lam, name, tmp_path):
-    started, release = tmp_path / "started", tmp_path / "release"
-    event = json.dumps({"started": str(started), "release": str(release)}).encode()
+class Gate:
+    """A loopback socket the holder reports to; `release` lets it return."""
+
+    def __init__(self):
+        import socket
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(30)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.conn = None
+
+    def wait_started(self):
+        self.conn, _ = self.listener.accept()
+        self.conn.settimeout(30)
+        assert self.conn.recv(7) == b"started"
+
+    def release(self):
+        if self.conn is not None:
+            self.conn.sendall(b"x")
+            self.conn.close()
+        self.listener.close()
+
+
+def _hold_one(lam, name):
+    gate = Gate()
+    lam.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {"AWS_ENDPOINT_URL_GATE": gate.url}})
     results = []
     holder = threading.Thread(target=lambda: results.append(
-        lam.invoke(FunctionName=name, Payload=event)["Payload"].read()))
+        lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()))
     holder.start()
-    wait_until(started.exists, "the first invocation to start")
-    return holder, release, results
+    gate.wait_started()
+    return holder, gate, results
 
 
-def test_reserved_concurrency_throttles_with_429(lam, create, tmp_path):
+def test_reserved_concurrency_throttles_with_429(lam, create):
     name = create(HOLDER, Timeout=60)
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
-    holder, release, results = _hold_one(lam, name, tmp_path)
+    holder, gate, results = _hold_one(lam, name)
     try:
         with pytest.raises(lam.exceptions.TooManyRequestsException) as exc:
             lam.invoke(FunctionName=name, Payload=b"{}")
         assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
         assert exc.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
     finally:
-        release.touch()
+        gate.release()
         holder.join()
     assert results == [b'"done"']
 
 
-def test_account_concurrency_limit(tmp_path):
+def test_account_concurrency_limit():
     import boto3
     import botocore.config
 
@@ -245,13 +272,13 @@ def test_account_concurrency_limit(tmp_path):
         lam.create_function(FunctionName="holder", Runtime="python3.11", Timeout=60,
                             Role="arn:aws:iam::123456789012:role/x", Handler="handler.handler",
                             Code={"ZipFile": make_zip({"handler.py": HOLDER})})
-        holder, release, results = _hold_one(lam, "holder", tmp_path)
+        holder, gate, results = _hold_one(lam, "holder")
         try:
             with pytest.raises(lam.exceptions.TooManyRequestsException) as exc:
                 lam.invoke(FunctionName="holder", Payload=b"{}")
             assert exc.value.response["Reason"] == "ConcurrentInvocationLimitExceeded"
         finally:
-            release.touch()
+            gate.release()
             holder.join()
         assert results == [b'"done"']
 
@@ -270,7 +297,7 @@ def test_idle_sandboxes_are_reclaimed(lam, create, monkeypatch):
     from lambdaflow.locallambda import service
 
     monkeypatch.setattr(service, "IDLE_TTL", 0.0)  # every other idle sandbox has expired
-    source = "import os\ndef handler(event, context):\n    return os.getpid()\n"
+    source = "import uuid\nS = uuid.uuid4().hex\ndef handler(event, context):\n    return S\n"
     first, second = create(source), create(source)
     pid = invoke(lam, first)[0]
     invoke(lam, second)                 # returning this sandbox sweeps `first`'s idle one
@@ -282,9 +309,10 @@ def test_concurrent_calls_get_their_own_warm_sandboxes(lam, create):
     import concurrent.futures
 
     name = create("""
-        import os
+        import uuid
+        SANDBOX = uuid.uuid4().hex
         def handler(event, context):
-            return [os.getpid(), event["i"]]
+            return [SANDBOX, event["i"]]
         """)
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda i: invoke(lam, name, {"i": i})[:2], range(40)))

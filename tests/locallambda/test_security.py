@@ -76,22 +76,31 @@ def test_content_length_is_checked_before_the_body_is_read(local_lambda):
     assert (status, code) == (413, "RequestEntityTooLargeException")
 
 
-def _as_nobody(target, *args) -> dict:
-    """Run `target(*args)` in a child that has dropped to uid/gid nobody; return its dict."""
+def _as_nobody(target, *args, while_waiting=None) -> dict:
+    """Run `target(ready, *args)` in a child that has dropped to uid/gid nobody; the child
+    calls ready() when its traps are set, and the parent then runs `while_waiting()`.
+    Return the dict the child reports."""
     read, write = os.pipe()
+    ready_read, ready_write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the attacker
         try:
             os.close(read)
+            os.close(ready_read)
             nobody = pwd.getpwnam("nobody")
             os.setgroups([])
             os.setgid(nobody.pw_gid)
             os.setuid(nobody.pw_uid)
-            result = target(*args)
+            result = target(lambda: os.write(ready_write, b"r"), *args)
             os.write(write, json.dumps(result).encode())
         finally:
             os._exit(0)
     os.close(write)
+    os.close(ready_write)
+    assert os.read(ready_read, 1) == b"r"
+    os.close(ready_read)
+    if while_waiting is not None:
+        while_waiting()
     with os.fdopen(read, "rb") as pipe:
         data = pipe.read()
     os.waitpid(pid, 0)
@@ -113,9 +122,25 @@ def _listening_ports() -> list[int]:
     return sorted(set(ports))
 
 
-def _attack(url: str, function_name: str) -> dict:
-    """What another local user can get: REST answers, and any Runtime API invocation."""
-    found = {"rest": [], "runtime_api": [], "uid": os.getuid()}
+def _steal(port: int, stolen: list) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=8)
+    try:
+        conn.request("GET", "/2018-06-01/runtime/invocation/next")
+        answer = conn.getresponse()
+        if answer.getheader("Lambda-Runtime-Aws-Request-Id"):
+            stolen.append(port)
+    except (OSError, http.client.HTTPException):
+        pass  # not an HTTP server, one that hangs up on this request, or nothing came
+    finally:
+        conn.close()
+
+
+def _attack(ready, url: str, function_name: str) -> dict:
+    """What another local user can get: REST answers, any Runtime API invocation, and entry
+    into any process's network namespace (where a sandbox's Runtime API listens)."""
+    import threading
+
+    found = {"rest": [], "runtime_api": [], "netns": [], "uid": os.getuid()}
     attempts = [
         ("GET", "/2015-03-31/functions/", b"", {}),
         ("POST", f"/2015-03-31/functions/{function_name}/invocations", b"{}", {}),
@@ -125,17 +150,22 @@ def _attack(url: str, function_name: str) -> dict:
     ]
     for method, path, body, headers in attempts:
         found["rest"].append(_raw(url, method, path, body, headers)[0])
-    for port in _listening_ports():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            conn.request("GET", "/2018-06-01/runtime/invocation/next")
-            answer = conn.getresponse()
-            if answer.getheader("Lambda-Runtime-Aws-Request-Id"):
-                found["runtime_api"].append(port)
-        except (OSError, http.client.HTTPException):
-            pass  # not an HTTP server, or one that hangs up on this request
-        finally:
-            conn.close()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                os.close(os.open(f"/proc/{pid}/ns/net", os.O_RDONLY))
+                if os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net"):
+                    found["netns"].append(int(pid))
+            except OSError:
+                pass
+    # Wait on every listening port for the next invocation while the victim invokes.
+    threads = [threading.Thread(target=_steal, args=(port, found["runtime_api"]))
+               for port in _listening_ports()]
+    for thread in threads:
+        thread.start()
+    ready()
+    for thread in threads:
+        thread.join()
     return found
 
 
@@ -146,9 +176,16 @@ def test_another_local_user_cannot_get_in(lam, create):
             return "secret result"
         """)
     assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == "secret result"
-    # A warm sandbox is now waiting on its Runtime API for the next invocation.
-    url = lam.meta.endpoint_url
-    found = _as_nobody(_attack, url, name)
+    # A warm sandbox now waits on its Runtime API for the next invocation; the attacker waits
+    # on every port it can find while the owner invokes again.
+
+    def victim():
+        for _ in range(3):
+            answer = lam.invoke(FunctionName=name)
+            assert json.loads(answer["Payload"].read()) == "secret result"
+
+    found = _as_nobody(_attack, lam.meta.endpoint_url, name, while_waiting=victim)
     assert found["uid"] == pwd.getpwnam("nobody").pw_uid
     assert found["rest"] == [403, 403, 403]
     assert found["runtime_api"] == []
+    assert found["netns"] == []

@@ -1,5 +1,6 @@
 """Fixtures for the shell layer: one executor for the whole package, and the oracle inputs."""
 
+import json
 import os
 import random
 import subprocess
@@ -86,3 +87,20 @@ def bash(pipeline: str, stdin_path: str | None = None, cwd=None) -> tuple[bytes,
         if stdin_path:
             stdin.close()
     return proc.stdout, proc.returncode
+
+
+@pytest.fixture
+def killer(tmp_path):
+    """``(path, annotation dir)`` of a command, annotated stateless, that copies its input,
+    or kills the worker running it when the input holds ``KILL``."""
+    script = tmp_path / "killer-bin" / "killworker"
+    script.parent.mkdir()
+    script.write_text("#!/usr/bin/env python3\nimport os, signal, sys\n"
+                      "data = sys.stdin.buffer.read()\n"
+                      "if b'KILL' in data:\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+                      "sys.stdout.buffer.write(data)\n")
+    script.chmod(0o755)
+    (tmp_path / "killer-ann").mkdir()
+    (tmp_path / "killer-ann" / "killworker.json").write_text(json.dumps({
+        "command": "killworker", "cases": [{"predicate": "default", "class": "stateless"}]}))
+    return str(script), str(tmp_path / "killer-ann")

@@ -59,24 +59,10 @@ def test_a_failed_range_read_fails_the_run(text, fault, proxied_s3):
     assert out.getvalue() != b"50000\n"
 
 
-@pytest.fixture
-def killer(tmp_path):
-    """A command that kills the worker running it, annotated stateless."""
-    script = tmp_path / "bin" / "killworker"
-    script.parent.mkdir()
-    script.write_text("#!/usr/bin/env python3\nimport os, signal, sys\n"
-                      "sys.stdin.buffer.read()\nos.kill(os.getppid(), signal.SIGKILL)\n")
-    script.chmod(0o755)
-    (tmp_path / "ann").mkdir()
-    (tmp_path / "ann" / "killworker.json").write_text(json.dumps({
-        "command": "killworker", "cases": [{"predicate": "default", "class": "stateless"}]}))
-    return str(script), str(tmp_path / "ann")
-
-
 def test_a_killed_worker_fails_the_run(killer, tmp_path):
     script, annotations = killer
     path = tmp_path / "in"
-    path.write_bytes(DATA)
+    path.write_bytes(DATA.replace(b"line", b"KILL"))
     with LambdaExecutor(2) as ex:
         with pytest.raises(StageFailed, match=r"stage 1 \(.*killworker \| wc -l\) failed on range "
                                               r"\d of 2 \(bytes \d+-\d+ of .*in\): WorkerCrashed"):
@@ -107,3 +93,33 @@ def test_a_scratch_directory_is_left_as_it_was(tmp_path, shell_executor):
     assert Pipeline("sort -r | uniq -c", env=ORACLE_ENV).run(
         shell_executor, input=str(path), output=out, width=3, scratch=str(scratch)) == 0
     assert list(scratch.iterdir()) == []
+
+
+def test_an_input_overwritten_mid_run_fails_naming_it(tmp_path):
+    # Every range's command, unless another did it already, replaces the input with new
+    # content before it ends; the third range starts after one of them ended, so it must see
+    # a changed object and say so, never mix two versions.
+    path = tmp_path / "in"
+    path.write_bytes(DATA)
+    script = tmp_path / "bin" / "overwrite"
+    script.parent.mkdir()
+    script.write_text(
+        "#!/usr/bin/env python3\nimport os, sys\n"
+        f"path, marker = {str(path)!r}, {str(tmp_path / 'done')!r}\n"
+        "data = sys.stdin.buffer.read()\n"
+        "if not os.path.exists(marker):\n"
+        "    with open(path + '.new', 'wb') as f:\n"
+        "        f.write(b'other content\\n' * 80000)\n"
+        "    os.replace(path + '.new', path)\n"
+        "    open(marker, 'w').close()\n"
+        "sys.stdout.buffer.write(data)\n")
+    script.chmod(0o755)
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "overwrite.json").write_text(json.dumps({
+        "command": "overwrite", "cases": [{"predicate": "default", "class": "stateless"}]}))
+    with LambdaExecutor(2) as ex:
+        with pytest.raises(StageFailed, match=f"failed on range . of 3.*ObjectChanged.*changed "
+                                              f"after it was split.*{path}"):
+            Pipeline(f"{script} | wc -l", env=ORACLE_ENV,
+                     annotation_path=[str(tmp_path / "ann")]).run(
+                ex, input=str(path), output=io.BytesIO(), width=3)

@@ -102,3 +102,34 @@ def test_two_parents_each_waiting_share_two_workers():
         assert lf.get(parents, timeout=60) == [30] * 4
     finally:
         lf.shutdown()
+
+
+@lf.remote
+def gated(path):
+    with open(path, "rb"):
+        pass
+    return "child done"
+
+
+@lf.remote
+def waits_for_gated(path):
+    return lf.get(gated.remote(path))
+
+
+def test_a_parent_killed_while_waiting_gives_its_slot_back(gate):
+    from lambdaflow.session import _session
+
+    lf.init(max_workers=1)
+    try:
+        impatient = waits_for_gated.options(timeout=1)
+        with pytest.raises(lf.TaskTimeout):
+            lf.get(impatient.remote(gate.path), timeout=60)
+        gate()
+        executor = _session().executor_for((("timeout", 1),))
+        # The lent slot came back when the killed worker's connection closed: one slot, not 2.
+        assert lf.get(impatient.remote(gate.path), timeout=60) == "child done"
+        assert executor._slots.acquire(timeout=10)
+        assert not executor._slots.acquire(blocking=False)
+        executor._slots.release()
+    finally:
+        lf.shutdown()
