@@ -1,6 +1,6 @@
 """The shuffle: a range-partitioned sort whose data never passes through the coordinator.
 
-    input ──sample (≤ ~0.5 % of the bytes)──▶ sort -u FLAGS ──▶ W−1 splitters (coordinator)
+    input ──sample (~0.25 % of the bytes)──▶ sort -u FLAGS ──▶ W−1 splitters (coordinator)
     map i  (W tasks):   owned lines of range i ─▶ [stateless commands] ─▶ sort FLAGS -- SPLITTERS -
                         ─▶ one object; the splitter lines found in it cut it into W runs
     reduce k (≤ W tasks): run k of every map ─▶ sort -m FLAGS ─▶ [uniq… | head -n N] ─▶ part k
@@ -56,8 +56,8 @@ from lambdaflow.storage.base import COPY_CHUNK
 
 #: Bytes of the input the coordinator reads to choose splitters: 1/SAMPLE_FRACTION of it,
 #: at least SAMPLE_MIN (all of a smaller input) and at most SAMPLE_MAX.
-SAMPLE_FRACTION = 200
-SAMPLE_MIN = 256 * 1024
+SAMPLE_FRACTION = 400
+SAMPLE_MIN = 64 * 1024
 SAMPLE_MAX = 8 * 1024 * 1024
 #: Evenly spaced places the sample is read from (one ranged GET each).
 SAMPLE_PROBES = 64
