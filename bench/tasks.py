@@ -7,9 +7,9 @@
       refs    — lf.remote, refs passed between levels, one lf.get at the end
       result  — LambdaExecutor, `.result()` on every future of a level before the next level
       ray     — the refs version on Ray (`ray.init(num_cpus=2)`), when Ray is installed
-    Each side's workers are started (and warmed by one small job) before the timed runs; the
-    median of `--repeat` runs is printed with the ratios. Targets: refs <= 1.0x result and
-    <= 1.0x Ray.
+    Every side's workers are started and warmed by a small job first; then the sides run in
+    turn, `--repeat` rounds, so that load from elsewhere falls on all of them alike, and each
+    side's median is printed with the ratios. Targets: refs <= 1.0x result and <= 1.0x Ray.
 (b) A 3-stage pipeline over a `--input-mb` MB text (map: upper-case each range → map: keep
     the lines holding "E" → reduce: count lines and bytes), with refs: the map outputs stay in
     storage and go from task to task as URLs. Prints the bytes that came back to this process
@@ -67,46 +67,51 @@ def tree_ray(ray, leaf_r, add_r, leaves: int) -> list:
     return ray.get(refs[0])
 
 
-def timed(fn, repeat: int, expected) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - started)
-        if value != expected:
-            sys.exit("WRONG RESULT")
-    return statistics.median(times)
+def check(value, expected) -> None:
+    if value != expected:
+        sys.exit("WRONG RESULT")
 
 
 def bench_tree(leaves: int, repeat: int, with_ray: bool) -> None:
+    """The sides run in turn, round after round, so that load from elsewhere on the machine
+    falls on all of them alike; each side's median is compared."""
     expected = [sum(range(leaves))] * 1000
+    ray = _ray() if with_ray else None
+    sides = {}
     lf.init(max_workers=WORKERS)
+    ex = LambdaExecutor(WORKERS)
     try:
-        tree_refs(8)  # start and warm the workers
-        refs_s = timed(lambda: tree_refs(leaves), repeat, expected)
+        sides["refs (lf.remote)"] = lambda: tree_refs(leaves)
+        sides["LambdaExecutor + .result()"] = lambda: tree_result(ex, leaves)
+        if ray is not None:
+            ray.init(num_cpus=WORKERS, include_dashboard=False, log_to_driver=False)
+            leaf_r, add_r = ray.remote(make_leaf), ray.remote(add_lists)
+            sides[f"ray {ray.__version__}"] = lambda: tree_ray(ray, leaf_r, add_r, leaves)
+        check(tree_refs(8), [28] * 1000)  # start and warm every side's workers
+        check(tree_result(ex, 8), [28] * 1000)
+        if ray is not None:
+            check(tree_ray(ray, leaf_r, add_r, 8), [28] * 1000)
+        times = {name: [] for name in sides}
+        for _ in range(repeat):
+            for name, run in sides.items():
+                started = time.perf_counter()
+                check(run(), expected)
+                times[name].append(time.perf_counter() - started)
     finally:
         lf.shutdown()
-    with LambdaExecutor(WORKERS) as ex:
-        tree_result(ex, 8)
-        result_s = timed(lambda: tree_result(ex, leaves), repeat, expected)
-    print(f"(a) tree reduction of {leaves} leaves x 1,000 ints, {WORKERS} workers, median of "
-          f"{repeat}:")
-    print(f"    refs (lf.remote)            {refs_s:7.3f} s")
-    print(f"    LambdaExecutor + .result()  {result_s:7.3f} s   refs/result = "
-          f"{refs_s / result_s:.2f}x (target <= 1.0x)")
-    ray = _ray() if with_ray else None
+        ex.shutdown()
+        if ray is not None:
+            ray.shutdown()
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    refs_s = medians["refs (lf.remote)"]
+    print(f"(a) tree reduction of {leaves} leaves x 1,000 ints, {WORKERS} workers, sides in "
+          f"turn, median of {repeat}:")
+    for name, seconds in medians.items():
+        ratio = "" if seconds is refs_s else \
+            f"   refs/this = {refs_s / seconds:.2f}x (target <= 1.0x)"
+        print(f"    {name:<28}{seconds:7.3f} s{ratio}")
     if ray is None:
         print("    ray                         not installed: skipped")
-        return
-    ray.init(num_cpus=WORKERS, include_dashboard=False, log_to_driver=False)
-    try:
-        leaf_r, add_r = ray.remote(make_leaf), ray.remote(add_lists)
-        tree_ray(ray, leaf_r, add_r, 8)
-        ray_s = timed(lambda: tree_ray(ray, leaf_r, add_r, leaves), repeat, expected)
-    finally:
-        ray.shutdown()
-    print(f"    ray {ray.__version__:<24}{ray_s:7.3f} s   refs/ray = {refs_s / ray_s:.2f}x "
-          f"(target <= 1.0x)")
 
 
 def _ray():

@@ -52,6 +52,7 @@ class RemoteFunction:
         _check_options(options)
         self._fn = fn
         self._options = dict(options)
+        self._key = tuple(sorted(self._options.items()))  # which executor runs its calls
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
@@ -61,7 +62,7 @@ class RemoteFunction:
 
     def remote(self, *args, **kwargs) -> ObjectRef:
         """Run the function as a task; return the `ObjectRef` of its result at once."""
-        return _session().call(self._fn, self._options, args, kwargs)
+        return _session().call(self._fn, self._key, args, kwargs)
 
     def options(self, **options) -> "RemoteFunction":
         """The same function with these options (``memory``, ``timeout``, ``retries``,
@@ -116,7 +117,7 @@ class Session:
         self.job_key = job_key or JobKey.new()
         self._ctx = task_ctx  # in a worker: where nested tasks go
         self._executors: dict[tuple, object] = {}
-        self._tasks: dict[tuple, object] = {}
+        self._submitters: dict[tuple, object] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._name = uuid.uuid4().hex[:8]
@@ -190,27 +191,29 @@ class Session:
                 self._server = ParentServer(self.executor_for)
             return self._server.path
 
-    def _task_for(self, fn, key: tuple):
-        cache_key = (fn, key)
-        task = self._tasks.get(cache_key)
-        if task is None:
+    def _submitter(self, fn, key: tuple):
+        """How calls of `fn` under options `key` reach their executor (made once: per call it
+        is one dict lookup)."""
+        submit = self._submitters.get((fn, key))
+        if submit is None:
             executor = self.executor_for(key)
             task = graph.make_task(fn, self._context(key, executor))
-            self._tasks[cache_key] = task
-        return task
+
+            def submit(ref, layout, values, _into=executor._submit_into):
+                return _into(ref, task, (ref.id, layout, *values), {})
+
+            self._submitters[(fn, key)] = submit
+        return submit
 
     # -- refs -----------------------------------------------------------------------------------
 
     def new_ref(self) -> ObjectRef:
         return ObjectRef(f"{self._name}-{next(self._ids)}", self.serializer)
 
-    def call(self, fn, options: dict, args: tuple, kwargs: dict) -> ObjectRef:
-        key = tuple(sorted(options.items()))
-        executor = self.executor_for(key)
-        task = self._task_for(fn, key)
+    def call(self, fn, key: tuple, args: tuple, kwargs: dict) -> ObjectRef:
+        submit = self._submitter(fn, key)
         ref = self.new_ref()
-        graph.call(ref, lambda ref, layout, values: executor._submit_into(
-            ref, task, (ref.id, layout, *values), {}), args, kwargs, self.serializer)
+        graph.call(ref, submit, args, kwargs, self.serializer)
         if _current.started is not None:
             _current.started.append(ref)
         return ref
@@ -250,7 +253,7 @@ class Session:
             self._closed = True
             executors, self._executors = list(self._executors.values()), {}
             server, self._server = self._server, None
-            self._tasks.clear()
+            self._submitters.clear()
         for executor in executors:
             executor.shutdown(wait=True, cancel_futures=True)
         if server is not None:
@@ -344,8 +347,9 @@ def is_initialized() -> bool:
 
 
 def shutdown() -> None:
-    """Cancel queued tasks, wait for running ones, stop the workers and delete every stored
-    object of the session. Refs still waiting for dependencies fail."""
+    """Stop everything, as `ray.shutdown` does: queued and running tasks are cancelled (a
+    running local task's worker is killed; Lambda invocations are abandoned), refs waiting for
+    them with them; the workers stop and every stored object of the session is deleted."""
     global _client
     with _client_lock:
         session, _client = _client, None

@@ -247,3 +247,16 @@ def test_default_session_starts_on_first_use():
     finally:
         lf.shutdown()
     assert not lf.is_initialized()
+
+
+def test_shutdown_settles_every_ref(gate):
+    lf.init(max_workers=1)
+    running = blocked.remote(gate.path, 1, gate.started)
+    gate.wait_started()
+    queued = value.remote(2)
+    waiting = [inc.remote(running), inc.remote(queued), add.remote(running, queued)]
+    lf.shutdown()  # as ray.shutdown(): running tasks are stopped too
+    for ref in [running, queued, *waiting]:
+        assert ref.cancelled(), ref
+    with pytest.raises(concurrent.futures.CancelledError):
+        lf.get(waiting[0])
