@@ -293,3 +293,17 @@ def test_piped_stdin_past_the_spool_limit_matches_bash(text, words, shell_execut
         status = Pipeline(text, env=env).run(shell_executor, input=io.BytesIO(data), output=out,
                                              width=3)
         assert (out.getvalue(), status) == bash(f"cat {words} | {text}"), spool
+
+
+@pytest.mark.parametrize("program, stateless", [
+    ("{print $2}", True), ("$3 > 10 {print $1, $3}", True), ('{$1=""; print}', True),
+    ("$1 == \"a\" || $2 != 3", True), ("/a=b/ {print}", True), ("length($0) > 72", True),
+    ("{s += $1} END {print s}", False), ("!seen[$0]++", False), ('{print > "f"}', False),
+    ('{print | "sort"}', False), ("NR>1", False), ("{n++}", False),
+    ('BEGIN{FS=","} {print $1}', False), ("{x=$1; print x}", False),
+])
+def test_awk_programs_without_cross_record_state_are_stateless(program, stateless):
+    from lambdaflow.shell.awkprogram import is_stateless
+    assert is_stateless(program) is stateless
+    stage = stages(f"awk -F, '{program}'")[0]
+    assert isinstance(stage, ParallelStage) is stateless
