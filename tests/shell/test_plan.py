@@ -32,7 +32,8 @@ def test_fusion_and_aggregators():
 def test_unknown_flags_and_commands_run_on_the_coordinator():
     assert isinstance(stages("sort --random-sort")[0], CoordinatorStage)
     assert isinstance(stages("grep --frobnicate x")[0], CoordinatorStage)
-    assert isinstance(stages("awk '{print}'")[0], CoordinatorStage)
+    assert isinstance(stages("awk 'NR > 1'")[0], CoordinatorStage)
+    assert isinstance(stages("awk '{print}'")[0], ParallelStage)  # no cross-record state
     assert isinstance(stages("sed 1d")[0], CoordinatorStage)
     assert isinstance(stages("sed s/a/b/g")[0], ParallelStage)
 
