@@ -127,3 +127,14 @@ def test_a_fixed_plan_with_width_auto_gets_its_width_from_the_model(tmp_path, sh
     picked = Pipeline("sort", env=ORACLE_ENV).choose(size=10**9, plan="shuffle",
                                                      concurrency=2)
     assert (picked.plan, picked.width) == ("shuffle", 2)
+
+
+def test_calibrate_measures_and_stores_this_machine(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "costmodel.json"
+    monkeypatch.setenv(costmodel.CALIBRATION_ENV, str(path))
+    assert main(["calibrate", "--size-mb", "1"]) == 0
+    assert f"stored in {path}" in capsys.readouterr().out
+    machine = costmodel.load_machine()
+    assert machine.measured.startswith("lambdaflow calibrate on ")
+    assert machine.sort_rate > 0 and set(machine.merge_rates) == {2, 8, 16, 64}
+    assert machine.rate("grep") > 0
