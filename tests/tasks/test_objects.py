@@ -24,6 +24,13 @@ def length(data):
 
 
 @lf.remote
+def length_and_reads(data):
+    import os
+
+    return len(data), os.getpid(), store().bytes_read
+
+
+@lf.remote
 def make(n):
     return b"z" * n
 
@@ -66,8 +73,11 @@ def test_put_of_50_mb_shared_by_20_tasks_is_uploaded_once(s3_bucket):
         ref = lf.put(data)
         again = lf.put(data)  # the same bytes: shared, not uploaded again
         assert _stored(ref).url == _stored(again).url
-        lengths = lf.get([length.remote(ref if i % 2 else again) for i in range(20)])
-        assert lengths == [50_000_000] * 20
+        seen = lf.get([length_and_reads.remote(ref if i % 2 else again) for i in range(20)])
+        assert [n for n, _, _ in seen] == [50_000_000] * 20
+        # Each worker read it once, then served it from its cache.
+        reads = {pid: read for _, pid, read in seen}
+        assert 1 <= len(reads) <= 2 and all(read == _stored(ref).size for read in reads.values())
         assert len(uploads) == 1, uploads
         assert store().bytes_read == 0, "the client never downloads what only workers read"
         assert list(storage.list(_objects_prefix())) == [_stored(ref).url]
