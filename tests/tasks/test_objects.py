@@ -169,3 +169,18 @@ def test_stored_objects_are_signed_and_verified():
             lf.get(length.remote(shared))  # the worker refuses it before unpickling
     finally:
         lf.shutdown()
+
+
+def test_put_again_after_its_object_was_freed_uploads_anew():
+    lf.init(max_workers=1, store_over=1000)
+    try:
+        first = lf.put(b"r" * 5000)
+        url = _stored(first).url
+        del first
+        gc.collect()
+        again = lf.put(b"r" * 5000)  # a delete of the first may still be queued: a new name
+        store().drain()
+        assert _stored(again).url != url and not storage.exists(url)
+        assert lf.get(length.remote(again)) == 5000
+    finally:
+        lf.shutdown()
