@@ -266,7 +266,8 @@ class ObjectStore:
         self._generation = 0
         self._lock = threading.Lock()
         self._doomed: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._deleter: threading.Thread | None = None
+        threading.Thread(target=self._delete_loop, name="lambdaflow-objects-delete",
+                         daemon=True).start()
         self.bytes_read = 0
         self.bytes_written = 0
         self.puts = 0
@@ -318,17 +319,14 @@ class ObjectStore:
 
     def release(self, url: str) -> None:
         """The ref owning `url` is gone: delete the object (for a shared put, once its last
-        ref is gone)."""
-        if self._unshare(url):
-            # Runs in whatever thread dropped the ref, perhaps mid-callback: the delete (a
-            # network call on S3) goes to a thread of our own.
-            self._doomed.put(url)
-            with self._lock:
-                if self._deleter is None:
-                    self._deleter = threading.Thread(target=self._delete_loop,
-                                                     name="lambdaflow-objects-delete",
-                                                     daemon=True)
-                    self._deleter.start()
+        ref is gone).
+
+        Called from `ObjectRef.__del__`, so in whatever thread dropped the ref — perhaps in
+        the middle of this store's own locked code, when the cyclic GC runs there. So it takes
+        no lock: `SimpleQueue.put` is reentrant, and the deleter thread (started with the
+        store) does the rest, including the network call a delete is on S3.
+        """
+        self._doomed.put(url)
 
     def forget_all(self) -> None:
         """Shutdown deletes the whole prefix; stop tracking what was under it."""
@@ -359,6 +357,8 @@ class ObjectStore:
             if isinstance(url, _Marker):
                 url.event.set()
                 continue
+            if not self._unshare(url):
+                continue
             try:
                 storage.delete(url)
             except OSError:
@@ -368,9 +368,6 @@ class ObjectStore:
         """Wait until deletes handed over so far are done (tests, shutdown)."""
         done = threading.Event()
         self._doomed.put(_Marker(done))
-        with self._lock:
-            if self._deleter is None:
-                return
         done.wait(timeout)
 
 
