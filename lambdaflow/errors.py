@@ -35,6 +35,11 @@ class WorkerCrashed(TaskError):
     """The worker process running the task died (killed, segfault, exit) before answering."""
 
 
+class InitializerFailed(LambdaflowError):
+    """The executor's `initializer` raised in a worker (the original is the `__cause__`); the
+    executor then breaks, as the stdlib's pools do, with `concurrent.futures.BrokenExecutor`."""
+
+
 class BrokenStdio(TaskError):
     """The task closed (or wedged) its worker's own `sys.stdout` or `sys.stderr`.
 

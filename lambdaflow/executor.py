@@ -30,7 +30,7 @@ import types
 import uuid
 import warnings
 import weakref
-from concurrent.futures import Executor, Future, InvalidStateError
+from concurrent.futures import BrokenExecutor, Executor, Future, InvalidStateError
 from functools import partial
 
 from lambdaflow import _cancel, _shipping, pricing
@@ -45,6 +45,7 @@ from lambdaflow.backends import Backend, backend_class
 from lambdaflow.config import ExecutorConfig
 from lambdaflow.errors import (
     ConfigError,
+    InitializerFailed,
     ProtocolError,
     ProtocolMismatch,
     RemoteError,
@@ -189,8 +190,11 @@ class LambdaExecutor(Executor):
                  echo_output: bool = True, prices: pricing.Prices = pricing.DEFAULT_PRICES,
                  progress: bool | None = None, job_key: JobKey | None = None,
                  job_id: str | None = None, checkpoint_url: str | None = None,
-                 speculate: bool | SpeculationPolicy = False):
+                 speculate: bool | SpeculationPolicy = False,
+                 initializer=None, initargs: tuple = (), max_tasks_per_child: int | None = None):
         given = backend if isinstance(backend, Backend) else None
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
         self.config = ExecutorConfig.build(
             backend=None if given else backend, function=function, max_workers=max_workers,
             timeout=timeout,
@@ -198,7 +202,9 @@ class LambdaExecutor(Executor):
             memory_mb=memory_mb, echo_output=echo_output)
         # The local backend hands over task output as it is printed; Lambda only in responses.
         self._live_echo = TaskEcho() if self.config.echo_output else None
-        self._backend = given or _make_backend(self.config, self._live_echo)
+        self._backend = given or _make_backend(self.config, self._live_echo, max_tasks_per_child)
+        self._initializer = None if initializer is None else (initializer, tuple(initargs))
+        self._broken: str | None = None  # why the executor broke (its initializer failed)
         self._serializer = wire.serializer_module(self.config.serializer)
         self.job_id = job_id or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         self._checkpoints = _checkpoint_store(checkpoint_url, job_id)
@@ -255,6 +261,8 @@ class LambdaExecutor(Executor):
         if self._needs_spill(size):
             self._spill_prefix_or_raise(size)
         with self._lock:
+            if self._broken:
+                raise BrokenExecutor(self._broken)
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             task_id = f"{self.job_id}/{next(self._counter)}"
@@ -391,7 +399,14 @@ class LambdaExecutor(Executor):
             return cached
         if self.config.serializer == "cloudpickle":
             _shipping.register_user_modules(fn)
-        data = wire.b64encode(self._serializer.dumps(fn))
+        shipped = fn
+        if self._initializer is not None:
+            # Runs the initializer once per worker process (warm container) before fn.
+            initializer, initargs = self._initializer
+            if self.config.serializer == "cloudpickle":
+                _shipping.register_user_modules(initializer)
+            shipped = tasks.Initialized(self.job_id, initializer, initargs, fn)
+        data = wire.b64encode(self._serializer.dumps(shipped))
         if cacheable:
             self._fn_cache[fn] = data
         return data
@@ -457,6 +472,29 @@ class LambdaExecutor(Executor):
             RuntimeWarning, stacklevel=3)
         return cancelled
 
+    def _break(self, exc: BaseException) -> BrokenExecutor:
+        """The initializer failed in a worker: like the stdlib's pools, the executor is broken
+        for good — queued tasks fail with the same error and submit refuses new ones."""
+        broken = BrokenExecutor(f"the executor is broken: {exc}")
+        broken.__cause__ = exc
+        with self._lock:
+            self._broken = str(broken)
+            queued = []
+            while True:
+                try:
+                    queued.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            for item in queued:  # sentinels go back; tasks fail
+                if item is None:
+                    self._queue.put(None)
+                elif item.future.set_running_or_notify_cancel():
+                    self._totals.finished(item.future.stats, failed=True)
+                    _settle(item.future.set_exception, broken)
+                else:
+                    self._totals.cancelled()
+        return broken
+
     def _cancel_queued(self) -> None:
         while True:
             try:
@@ -491,6 +529,8 @@ class LambdaExecutor(Executor):
             if future.cancelled() or (self._stopping and _cancel.cancel_running(future)):
                 self._totals.cancelled()  # stopped by kill(): its end is the cancellation
                 return
+            if isinstance(exc, InitializerFailed):
+                exc = self._break(exc)
             stats.completed = time.time()
             self._totals.finished(stats, failed=True)
             self._timeline.add(stats, failed=True)
@@ -698,11 +738,20 @@ def _abandon(work_queue, threads, backend) -> None:
     backend.close()
 
 
-def _make_backend(config: ExecutorConfig, live_echo: TaskEcho | None):
+def _make_backend(config: ExecutorConfig, live_echo: TaskEcho | None,
+                  max_tasks_per_child: int | None):
     cls = backend_class(config.backend)
+    if max_tasks_per_child is not None and (
+            not isinstance(max_tasks_per_child, int) or max_tasks_per_child < 1):
+        raise ValueError("max_tasks_per_child must be >= 1")
     if config.backend == "local":
         return cls(max_workers=config.max_workers, memory_mb=config.memory_mb,
-                   on_output=live_echo.write if live_echo is not None else None)
+                   on_output=live_echo.write if live_echo is not None else None,
+                   max_tasks_per_worker=max_tasks_per_child)
+    if max_tasks_per_child is not None:
+        raise ConfigError("max_tasks_per_child applies to the local backend: Lambda alone "
+                          "decides when a warm container is retired, so a worker cannot be "
+                          "recycled after N tasks there")
     if config.memory_mb is not None:
         raise ConfigError("memory_mb applies to the local backend; on Lambda the function's "
                           "memory is set with `lambdaflow create NAME --memory MB`")

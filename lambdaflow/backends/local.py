@@ -152,6 +152,7 @@ class _Worker:
             os.close(response_w)
         self._poll = select.poll()
         self._poll.register(self._response_r, select.POLLIN)
+        self.tasks = 0  # tasks it has run
 
     def call(self, event: dict, timeout: float | None) -> dict:
         # Raw os.read/os.write: one system call each way for a typical small task. Every call
@@ -245,12 +246,14 @@ class LocalBackend(Backend):
     # the pipe, which cost ~10x more for a 3 MB result. The wire format stays Lambda's.
     inline_limit = 3 << 19  # 1.5 MiB, less RESPONSE_OVERHEAD: ~1 MB of pickle
 
-    def __init__(self, *, max_workers: int, memory_mb: int | None = None, on_output=None):
+    def __init__(self, *, max_workers: int, memory_mb: int | None = None, on_output=None,
+                 max_tasks_per_worker: int | None = None):
         if memory_mb is not None and memory_mb < 64:
             raise ConfigError(f"memory_mb={memory_mb} is too small for a Python worker; use >= 64")
         self.max_workers = max_workers
         self.memory_mb = memory_mb
         self._on_output = on_output
+        self.max_tasks_per_worker = max_tasks_per_worker  # then a fresh process (maxtasksperchild)
         self._env = _worker_env()
         self._server: _ForkServer | None = None
         self._idle: list[_Worker] = []
@@ -327,6 +330,9 @@ class LocalBackend(Backend):
     def _checkin(self, worker: _Worker, *, keep: bool) -> None:
         with self._lock:
             self._busy.discard(worker)
+            worker.tasks += 1
+            if self.max_tasks_per_worker is not None and worker.tasks >= self.max_tasks_per_worker:
+                keep = False
             if keep and not self._closed and not worker.doomed:
                 self._idle.append(worker)
                 return

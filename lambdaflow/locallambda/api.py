@@ -219,7 +219,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             case ("POST", ["2015-03-31", "functions"], 4, "invocations"):
                 result = service.invoke(
                     ref, body, self.headers.get("X-Amz-Invocation-Type") or "RequestResponse",
-                    self.headers.get("X-Amz-Log-Type") or "None")
+                    self.headers.get("X-Amz-Log-Type") or "None",
+                    self.headers.get("X-Amz-Client-Context"))
                 self._send(result.status, result.body, result.headers)
             case ("PUT", ["2017-10-31", "functions"], 4, "concurrency"):
                 self._json(200, service.put_concurrency(ref, self._parse(body)))

@@ -13,7 +13,9 @@ import binascii
 import datetime
 import hashlib
 import re
+import shutil
 import threading
+import time
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -26,9 +28,20 @@ from lambdaflow.lambda_limits import (
 from lambdaflow.locallambda.apierror import ApiError, invalid, not_found
 
 ACCOUNT_ID = "123456789012"
+SETTLE_SECONDS = 1.0   # how long a function stays Pending/InProgress when nobody reads it
 _ARN_NAME = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$")
 _PARTIAL_ARN = re.compile(r"^\d{12}:function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$")
+
+
+def _arn_place(ref: str) -> tuple[str | None, str] | None:
+    """(region, account) a full ARN names, (None, account) for a partial one, else None."""
+    parts = ref.split(":")
+    if ref.startswith("arn:") and len(parts) >= 7:
+        return parts[3], parts[4]
+    if _PARTIAL_ARN.match(ref):
+        return None, parts[0]
+    return None
 
 
 def parse_name(ref: str) -> tuple[str, str | None]:
@@ -65,8 +78,16 @@ class Function:
     reserved: int | None = None
     revision: str = field(default_factory=lambda: str(uuid.uuid4()))
     last_modified: str = ""
+    # Lambda answers CreateFunction with State Pending and an update with LastUpdateStatus
+    # InProgress, and refuses to invoke a Pending function: code that skips the waiters
+    # fails there, so it fails here too. The next read (what a waiter does) settles it;
+    # otherwise it settles after SETTLE_SECONDS.
+    settling: str = ""                  # "" | "create" | "update"
+    settling_until: float = 0.0
 
-    def touch(self) -> None:
+    def touch(self, settling: str = "") -> None:
+        self.settling = settling
+        self.settling_until = time.monotonic() + SETTLE_SECONDS if settling else 0.0
         self.revision = str(uuid.uuid4())
         now = datetime.datetime.now(datetime.timezone.utc)
         self.last_modified = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
@@ -82,6 +103,13 @@ class Function:
     @property
     def environment(self) -> dict[str, str]:
         return self.config["Environment"]["Variables"]
+
+    def pending(self) -> bool:
+        """Whether Lambda would still call this function Pending (just created)."""
+        return self.settling == "create" and time.monotonic() < self.settling_until
+
+    def settle(self) -> None:
+        self.settling = ""
 
     def arn(self, region: str) -> str:
         return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{self.name}"
@@ -99,6 +127,18 @@ class Function:
             "RevisionId": self.revision,
             "State": "Active",
             "LastUpdateStatus": "Successful",
+        })
+        if self.settling and time.monotonic() < self.settling_until:
+            reason = {"StateReason" if self.settling == "create" else "LastUpdateStatusReason":
+                      "The function is being created.",
+                      "StateReasonCode" if self.settling == "create"
+                      else "LastUpdateStatusReasonCode": "Creating"}
+            doc.update(reason)
+            if self.settling == "create":
+                doc["State"] = "Pending"
+            else:
+                doc["LastUpdateStatus"] = "InProgress"
+        doc.update({
             "PackageType": "Zip",
             "TracingConfig": {"Mode": "PassThrough"},
             "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
@@ -263,6 +303,10 @@ class FunctionStore:
 
     def get(self, ref: str) -> Function:
         name, qualifier = parse_name(ref)
+        place = _arn_place(ref)
+        if place is not None and (place[1] != ACCOUNT_ID or place[0] not in (None, self.region)):
+            # An ARN of another region or account names a function that is not here.
+            raise not_found("Function", ref)
         with self._lock:
             function = self._functions.get(name)
         arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
@@ -277,13 +321,27 @@ class FunctionStore:
             if function.name in self._functions:
                 raise ApiError(409, "ResourceConflictException",
                                f"Function already exist: {function.name}")
-            function.touch()
+            function.touch(settling="create")
             self._functions[function.name] = function
 
     def remove(self, ref: str) -> Function:
         function = self.get(ref)
         with self._lock:
-            return self._functions.pop(function.name)
+            if self._functions.get(function.name) is function:
+                return self._functions.pop(function.name)
+        # Deleted (or deleted and re-created) by a concurrent request since `get`.
+        raise not_found("Function", function.arn(self.region))
+
+    def release(self, code: Code) -> None:
+        """Free `code`'s zip and unpacked tree once no function uses it (a sandbox still
+        running it keeps its own bind mount of the tree)."""
+        with self._lock:
+            used = any(f.code.root == code.root for f in self._functions.values())
+        if used:
+            return
+        with self._unpack_lock:
+            shutil.rmtree(code.root, ignore_errors=True)
+            code.zip_path.unlink(missing_ok=True)
 
     def is_current(self, function: Function) -> bool:
         """Whether `function` is still defined (not deleted, nor deleted and re-created)."""

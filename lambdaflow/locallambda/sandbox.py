@@ -100,8 +100,10 @@ class Limits:
 class Invocation:
     """One event on its way through a sandbox."""
 
-    def __init__(self, request_id: str, payload: bytes, function_arn: str, timeout: int):
+    def __init__(self, request_id: str, payload: bytes, function_arn: str, timeout: int,
+                 client_context: str | None = None):
         self.request_id = request_id
+        self.client_context = client_context
         self.payload = payload
         self.function_arn = function_arn
         self.timeout = timeout
@@ -270,7 +272,11 @@ class Sandbox:
                     break
                 now = time.monotonic()
                 if inv.delivered_at is None:
-                    limit_at, seconds = start + INIT_TIMEOUT, INIT_TIMEOUT
+                    # Lambda gives init 10 s, and when that runs out it retries the init as
+                    # part of the invocation, under the function's timeout: so an init may
+                    # take as long as the longer of the two.
+                    seconds = max(INIT_TIMEOUT, inv.timeout)
+                    limit_at = start + seconds
                 else:
                     limit_at, seconds = inv.delivered_at + inv.timeout, inv.timeout
                 if now >= limit_at:
@@ -345,6 +351,10 @@ class Sandbox:
         return 0
 
     def _exit_outcome(self, inv: Invocation) -> Outcome:
+        if self.proc.returncode == 0:
+            return Outcome("exit", _error_body(
+                inv.request_id, "Runtime exited without providing a reason",
+                "Runtime.ExitError"), "Runtime.ExitError")
         if self._cgroups is not None and self._cgroups.oom_killed():
             return Outcome("oom", _error_body(
                 inv.request_id, "Runtime exited with error: signal: killed",
@@ -460,6 +470,8 @@ class _RuntimeApiHandler(http.server.BaseHTTPRequestHandler):
             ("Lambda-Runtime-Deadline-Ms", str(deadline_ms)),
             ("Lambda-Runtime-Invoked-Function-Arn", inv.function_arn),
             ("Lambda-Runtime-Trace-Id", f"Root=1-{int(time.time()):08x}-{inv.request_id}"),
+            *((("Lambda-Runtime-Client-Context", inv.client_context),)
+              if inv.client_context else ()),
         ))
 
     def do_POST(self) -> None:
@@ -480,7 +492,12 @@ class _RuntimeApiHandler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if parts[5] == "response" and length > MAX_RESPONSE:
             self.rfile.read(length)  # drain, to answer on a sane connection
-            outcome = Outcome("too_large", b"", "RequestEntityTooLargeException")
+            # Lambda answers the caller 200 with an Unhandled error in the payload.
+            outcome = Outcome("too_large", json.dumps({
+                "errorMessage": f"Response payload size exceeded maximum allowed payload size "
+                                f"({MAX_RESPONSE} bytes).",
+                "errorType": "Function.ResponseSizeTooLarge"}).encode(),
+                "Function.ResponseSizeTooLarge")
             known = self.server.finish(request_id, outcome)
             self._reply(413 if known else 400, json.dumps({
                 "errorMessage": f"Exceeded maximum allowed payload size ({MAX_RESPONSE} bytes).",

@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 LOG_TAIL_BYTES = 4096                  # LogType=Tail returns the last 4 KB
 LOG_LINES_KEPT = 2000                  # per function, for `logs()`
 IDLE_TTL = 600.0                       # seconds an unused warm sandbox is kept
+# Lambda retries a failed Event invocation twice: one minute, then two minutes later (AWS docs,
+# "Error handling and automatic retries": MaximumRetryAttempts defaults to 2).
+ASYNC_RETRY_DELAYS = (60.0, 120.0)
+CLIENT_CONTEXT_MAX = 3583              # bytes of ClientContext (base64-decoded JSON), AWS's limit
 # Variables passed from the endpoint's environment into every sandbox, so code there reaches
 # the same (local) AWS endpoints. Never its credentials: a sandbox gets its role's (`auth`).
 PASSTHROUGH_PREFIXES = ("AWS_ENDPOINT_URL",)
@@ -114,10 +118,11 @@ class LambdaService:
             architectures = function.config["Architectures"]
         code = self.store.store_code(self._code_bytes(body))
         if not body.get("DryRun"):
-            function.code = code
+            old, function.code = function.code, code
             function.config["Architectures"] = architectures
-            function.touch()
+            function.touch(settling="update")
             self._retire_idle(function.name)
+            self.store.release(old)
         return function.configuration(self.region)
 
     def update_configuration(self, ref: str, body: dict) -> dict:
@@ -126,12 +131,13 @@ class LambdaService:
         config = validate_config(body, function.config)
         _check_runtime_here(config["Runtime"])
         function.config = config
-        function.touch()
+        function.touch(settling="update")
         self._retire_idle(function.name)
         return function.configuration(self.region)
 
     def get_function(self, ref: str) -> dict:
         function = self.store.get(ref)
+        function.settle()  # what a waiter reads is the settled state
         doc = {
             "Configuration": function.configuration(self.region),
             "Code": {"RepositoryType": "S3",
@@ -152,10 +158,14 @@ class LambdaService:
         return hmac.compare_digest(self._code_token(filename).encode(), token.encode())
 
     def get_configuration(self, ref: str) -> dict:
-        return self.store.get(ref).configuration(self.region)
+        function = self.store.get(ref)
+        function.settle()
+        return function.configuration(self.region)
 
     def list_functions(self, marker: str | None, max_items: str | None) -> dict:
         functions = self.store.all()
+        for function in functions:
+            function.settle()
         try:
             start = int(marker) if marker else 0
             count = int(max_items) if max_items else 50
@@ -163,6 +173,7 @@ class LambdaService:
             raise invalid("Marker and MaxItems must be integers") from None
         if not 1 <= count <= 10000:
             raise invalid("MaxItems must be from 1 to 10000")
+        count = min(count, 50)  # Lambda pages ListFunctions by 50 at most, whatever MaxItems says
         page = functions[start:start + count]
         doc: dict = {"Functions": [f.configuration(self.region) for f in page]}
         if start + count < len(functions):
@@ -172,6 +183,7 @@ class LambdaService:
     def delete_function(self, ref: str) -> None:
         function = self.store.remove(ref)
         self._retire_idle(function.name)
+        self.store.release(function.code)
 
     def tag(self, arn: str, tags: dict) -> None:
         _check_tags(tags)
@@ -238,8 +250,14 @@ class LambdaService:
 
     # -- invocation -------------------------------------------------------------------------
 
-    def invoke(self, ref: str, payload: bytes, invocation_type: str, log_type: str) -> InvokeResult:
+    def invoke(self, ref: str, payload: bytes, invocation_type: str, log_type: str,
+               client_context: str | None = None) -> InvokeResult:
         function = self.store.get(ref)
+        if function.pending():
+            raise ApiError(409, "ResourceConflictException",
+                           "The operation cannot be performed at this time. The function is "
+                           "currently in the following state: Pending")
+        client_context = _decode_client_context(client_context)
         if invocation_type not in ("RequestResponse", "Event", "DryRun"):
             raise invalid(f"InvocationType must be RequestResponse, Event or DryRun, "
                           f"got {invocation_type!r}")
@@ -261,18 +279,14 @@ class LambdaService:
         if invocation_type == "DryRun":
             return InvokeResult(204)
         if invocation_type == "Event":
-            threading.Thread(target=self._run_event, args=(function, payload),
+            threading.Thread(target=self._run_event, args=(function, payload, client_context),
                              name=f"event-{function.name}", daemon=True).start()
             return InvokeResult(202)
         unreserved = self._acquire(function, wait=False)
         try:
-            outcome, log_text = self._run(function, payload)
+            outcome, log_text = self._run(function, payload, client_context)
         finally:
             self._release(function, unreserved)
-        if outcome.kind == "too_large":
-            raise ApiError(413, "RequestEntityTooLargeException",
-                           "Response payload size exceeded maximum allowed payload size "
-                           "(6291556 bytes).")
         headers = {"X-Amz-Executed-Version": "$LATEST"}
         if outcome.kind != "ok":
             headers["X-Amz-Function-Error"] = "Unhandled"
@@ -281,25 +295,36 @@ class LambdaService:
             headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
         return InvokeResult(200, outcome.body, headers)
 
-    def _run_event(self, function: Function, payload: bytes) -> None:
-        try:
-            unreserved = self._acquire(function, wait=True)
-        except ApiError:
-            return  # endpoint closing
-        try:
-            if self.store.is_current(function):  # not deleted while it waited for a slot
-                self._run(function, payload)
-        except Exception:  # a background invocation has nobody to answer; keep the story
-            log.exception("local-lambda: Event invocation of %s failed", function.name)
-        finally:
-            self._release(function, unreserved)
+    def _run_event(self, function: Function, payload: bytes, client_context: str | None) -> None:
+        """An Event invocation: run it, and as Lambda does when the handler fails, retry it
+        `ASYNC_RETRY_DELAYS` later (twice by default: after one, then two more minutes)."""
+        for delay in (0.0, *ASYNC_RETRY_DELAYS):
+            if delay:
+                with self._lock:
+                    if self._lock.wait_for(lambda: self._closed, timeout=delay):
+                        return  # endpoint closing
+            try:
+                unreserved = self._acquire(function, wait=True)
+            except ApiError:
+                return  # endpoint closing
+            try:
+                if not self.store.is_current(function):  # deleted while it waited
+                    return
+                outcome, _ = self._run(function, payload, client_context)
+            except Exception:  # a background invocation has nobody to answer; keep the story
+                log.exception("local-lambda: Event invocation of %s failed", function.name)
+                return
+            finally:
+                self._release(function, unreserved)
+            if outcome.kind == "ok":
+                return
 
-    def _run(self, function: Function, payload: bytes):
+    def _run(self, function: Function, payload: bytes, client_context: str | None = None):
         sandbox = self._checkout(function)
         cold = sandbox.cold
         sandbox.cold = False
         inv = Invocation(str(uuid.uuid4()), payload, function.arn(self.region),
-                         function.timeout)
+                         function.timeout, client_context)
         try:
             outcome, used_mb = sandbox.invoke(inv)
             output = sandbox.read_log()
@@ -528,6 +553,20 @@ def _required(body: dict, key: str):
     if key not in body or body[key] in (None, ""):
         raise invalid(f"{key} is required")
     return body[key]
+
+
+def _decode_client_context(value: str | None) -> str | None:
+    """ClientContext travels base64-encoded; the runtime receives the JSON it encodes."""
+    if not value:
+        return None
+    try:
+        text = base64.b64decode(value, validate=True).decode()
+        json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        raise invalid("Client context must be a valid Base64-encoded JSON object.") from None
+    if len(text.encode()) > CLIENT_CONTEXT_MAX:
+        raise invalid(f"Client context must be at most {CLIENT_CONTEXT_MAX} bytes.")
+    return text
 
 
 def _check_runtime_here(runtime: str) -> None:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from lambdaflow import storage
-from lambdaflow.shell import counting, worker
+from lambdaflow.shell import counting, trsets, worker
 from lambdaflow.shell.annotations import Flags
 from lambdaflow.shell.errors import AnnotationError, ShellError
 from lambdaflow.shell.locations import Scratch, local_paths
@@ -327,42 +327,18 @@ def merge_argv(command: Command, fan_in: int) -> tuple[str, ...]:
 
 @register("tr-squeeze")
 def tr_squeeze(parts, out, ctx) -> int:
-    squeezable = _TrSqueezeSet(ctx)
+    squeezable = trsets.squeeze_set(ctx.command, ctx.flags, ctx.shipped_env)
     last_byte = None
     for part in in_order(parts):
         with _open(part.url) as src:
             data = src.read(COPY_CHUNK)
-            if data and last_byte is not None and data[:1] == last_byte and squeezable(last_byte):
+            if data and last_byte is not None and data[0] == last_byte and last_byte in squeezable:
                 data = data[1:]
             while data:
                 out.write(data)
-                last_byte = data[-1:]
+                last_byte = data[-1]
                 data = src.read(COPY_CHUNK)
     return 0
-
-
-class _TrSqueezeSet:
-    """Whether tr squeezes repeats of an output byte: asked of ``tr -s`` with the squeeze set
-    (SET2 when there are two sets, else SET1, complemented with -c)."""
-
-    def __init__(self, ctx: Context):
-        sets = ctx.flags.operands
-        if len(sets) >= 2:
-            argv = (ctx.command.argv[0], "-s", "--", sets[1])
-        elif ctx.flags.has("-c") or ctx.flags.has("-C"):
-            argv = (ctx.command.argv[0], "-cs", "--", sets[0])
-        else:
-            argv = (ctx.command.argv[0], "-s", "--", sets[0])
-        self._command = Command(argv, ctx.command.env)
-        self._env = ctx.shipped_env
-        self._known: dict[bytes, bool] = {}
-
-    def __call__(self, byte: bytes) -> bool:
-        if byte not in self._known:
-            sink = io.BytesIO()
-            run_chain([self._command], io.BytesIO(byte * 2), sink, self._env)
-            self._known[byte] = len(sink.getvalue()) == 1
-        return self._known[byte]
 
 
 def _command_aggregator(argv, parts, out, ctx) -> int:

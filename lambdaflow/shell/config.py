@@ -13,6 +13,9 @@ DEFAULT_FAN_IN = 16          # LAMBDAFLOW_SHELL_FAN_IN
 #: A later parallel stage is split across workers again when its input is at least this big;
 #: smaller inputs run on the coordinator (the same output, without the round trip).
 DEFAULT_SECOND_ROUND_BYTES = 64 * 1024 * 1024   # LAMBDAFLOW_SHELL_SECOND_ROUND_BYTES
+#: Piped standard input up to this size is stored in scratch and split across workers; a
+#: longer (or endless) one streams through the pipeline on the coordinator as it arrives.
+DEFAULT_STDIN_SPOOL_BYTES = 64 * 1024 * 1024    # LAMBDAFLOW_SHELL_STDIN_SPOOL_BYTES
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class ShellConfig:
     fan_in: int = DEFAULT_FAN_IN
     second_round_bytes: int = DEFAULT_SECOND_ROUND_BYTES
     scratch: str | None = None   # URL prefix for intermediates; LAMBDAFLOW_SHELL_SCRATCH
+    stdin_spool_bytes: int = DEFAULT_STDIN_SPOOL_BYTES
 
     @classmethod
     def build(cls, *, width: int, fan_in: int | None = None,
@@ -32,7 +36,9 @@ class ShellConfig:
                       "LAMBDAFLOW_SHELL_SECOND_ROUND_BYTES", DEFAULT_SECOND_ROUND_BYTES, 0)
         _check("width", width, 1)
         scratch = scratch if scratch is not None else env.get("LAMBDAFLOW_SHELL_SCRATCH") or None
-        return cls(width, fan_in, second, scratch)
+        spool = _int("stdin_spool_bytes", None, env, "LAMBDAFLOW_SHELL_STDIN_SPOOL_BYTES",
+                     DEFAULT_STDIN_SPOOL_BYTES, 0)
+        return cls(width, fan_in, second, scratch, spool)
 
 
 def _int(name, value, env, var, default, minimum) -> int:

@@ -67,14 +67,6 @@ def endpoints(parsed: ParsedPipeline, input: str | None = None,
                      append)
 
 
-def check_commands(commands, env: Mapping[str, str]) -> None:
-    """A missing program is an error before anything runs, as bash's 'command not found'."""
-    for command in commands:
-        if shutil.which(command.argv[0], path=env.get("PATH")) is None:
-            raise ShellError(f"{command.argv[0]}: command not found; install it or fix the "
-                             "name (lambdaflow runs programs, as bash would)")
-
-
 def absolute(url: str) -> str:
     """`url` made independent of the current directory (workers run elsewhere)."""
     if scheme_of(url) == "file" and not url.startswith("file://"):
@@ -88,7 +80,6 @@ def run(parsed: ParsedPipeline, env: Mapping[str, str], *, input: str | BinaryIO
     `input`/`output`: URLs or binary streams, as for `Pipeline.run`."""
     ends = endpoints(parsed, input if isinstance(input, str) else None,
                      output if isinstance(output, str) else None)
-    check_commands(ends.commands, env)
     if ends.source is None and input is None:
         raise ShellError("the pipeline names no input: give input= (or -i URL), or start "
                          "it with '< FILE' or 'cat FILE |'")

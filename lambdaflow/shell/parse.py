@@ -154,6 +154,11 @@ def _check_command_word(word: str) -> None:
         raise UnsupportedConstruct(f"a function definition ('{word}')")
 
 
+def _blank_or_comments(text: str) -> bool:
+    return all(not line.strip() or line.lstrip(" \t").startswith("#")
+               for line in text.split("\n"))
+
+
 def _tokenize(text: str) -> list:
     tokens: list = []
     buf: list[str] = []
@@ -186,12 +191,21 @@ def _tokenize(text: str) -> list:
             flush()
             i += 1
         elif c == "\n":
-            if text[i:].strip():
+            flush()
+            i += 1
+            # As bash reads it: a newline right after '|' (or before any command) continues
+            # the pipeline; after a complete command it ends it, and only blank lines and
+            # comments may follow.
+            if not tokens or (isinstance(tokens[-1], _Op) and tokens[-1].text == "|"):
+                continue
+            if _blank_or_comments(text[i:]):
+                i = n
+            else:
                 raise UnsupportedConstruct("a list of commands on several lines",
-                                           "give one pipeline")
-            i = n
+                                           "give one pipeline (a line may end with '|')")
         elif c == "#" and not started:
-            i = n  # a comment, as in bash
+            end = text.find("\n", i)  # a comment, as in bash: to the end of its line
+            i = n if end < 0 else end
         elif c == "\\":
             if i + 1 < n and text[i + 1] == "\n":
                 i += 2

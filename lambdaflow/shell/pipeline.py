@@ -14,9 +14,10 @@ from lambdaflow.shell import local
 from lambdaflow.shell.annotations import Annotations
 from lambdaflow.shell.config import ShellConfig
 from lambdaflow.shell.errors import ShellError
-from lambdaflow.shell.locations import absolute, is_local, scratch_space
+from lambdaflow.shell.locations import is_local, scratch_space
 from lambdaflow.shell.parse import parse
 from lambdaflow.shell.plan import CoordinatorStage, Plan, make_plan
+from lambdaflow.shell.processes import Piped
 from lambdaflow.shell.runner import run_plan
 
 if TYPE_CHECKING:
@@ -129,11 +130,20 @@ class Pipeline:
         if merged.input is None and input is None:
             raise ShellError("the pipeline names no input: give input= (or -i URL), or start "
                              "it with '< FILE' or 'cat FILE |'")
+        head = None
+        if merged.input is None and piped_input:
+            # Standard input streams: read at most `stdin_spool_bytes` of it; a longer (or
+            # endless: `yes |`) input runs on the coordinator as it arrives, as bash would
+            # run it, and is read only as far as the pipeline reads it.
+            head = _read_upto(input, config.stdin_spool_bytes + 1)
+            if len(head) > config.stdin_spool_bytes:
+                return local.run(self.parsed, self.env, input=Piped(input, head),
+                                 output=output)
         with scratch_space(config.scratch) as space, self._sink(merged, output) as sink:
             source = merged.input
             if source is None:
                 source = space.input()
-                storage.put(source, input)
+                storage.put(source, head if head is not None else input)
             size = _input_size(source)
             rules = plan
             if plan == "auto":
@@ -207,6 +217,17 @@ def _one_stage(plan: Plan) -> tuple:
     return (CoordinatorStage(commands, ("local: the cost model found no gain in workers",)),) \
         if commands else ()
 
+
+
+def _read_upto(stream: BinaryIO, n: int) -> bytes:
+    """`n` bytes of `stream`, fewer only at its end (a raw pipe may return less per read)."""
+    data = bytearray()
+    while len(data) < n:
+        more = stream.read(n - len(data))
+        if not more:
+            break
+        data += more
+    return bytes(data)
 
 
 def _check_remote_reachable(input_url: str | None, scratch: str | None) -> None:

@@ -13,12 +13,13 @@ is decided by the rules of `lambdaflow.shell.rules` (the ``sort | uniq -c`` coun
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from lambdaflow.shell import rules
-from lambdaflow.shell.annotations import Annotations, Flags
-from lambdaflow.shell.local import check_commands, endpoints
+from lambdaflow.shell.annotations import Annotations, Flags, Verdict
+from lambdaflow.shell.local import endpoints
 from lambdaflow.shell.parse import Command, ParsedPipeline
 from lambdaflow.shell.processes import locale_env
 from lambdaflow.shell.worker import RangeJob
@@ -119,8 +120,11 @@ def make_plan(parsed: ParsedPipeline, annotations: Annotations, env: Mapping[str
     shipped = locale_env(env)
     ends = endpoints(parsed, input, output)
     commands = ends.commands
-    check_commands(commands, env)
-    verdicts = tuple(annotations.classify(c) for c in commands)
+    # A command not on PATH runs (and exits 127 with bash's message) on the coordinator.
+    verdicts = tuple(
+        annotations.classify(c) if shutil.which(c.argv[0], path=env.get("PATH"))
+        else Verdict("pure", None, "command not found", Flags(operands=c.argv[1:]))
+        for c in commands)
     stages = _group(tuple(commands), verdicts, shipped, rule_set)
     return Plan(tuple(stages), ends.source, ends.sink, ends.append, ends.regular, shipped)
 

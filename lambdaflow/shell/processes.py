@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import BinaryIO, Mapping, Sequence
 
 from lambdaflow import storage
-from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.parse import Command
 from lambdaflow.storage.base import COPY_CHUNK
 from lambdaflow.storage.local import check_version
@@ -115,9 +114,8 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
                 proc = subprocess.Popen(
                     list(command.argv), stdin=stdin, stdout=stdout, stderr=err_write,
                     env=command_env(os.environ, shipped_env, command))
-            except FileNotFoundError:
-                raise ShellError(f"{command.argv[0]}: command not found (on {os.uname().nodename}); "
-                                 "install it where the commands run") from None
+            except (FileNotFoundError, PermissionError) as exc:
+                proc = _not_run(command, exc, stdin, stdout, err_write)
             if procs and procs[-1].stdout is not None:
                 procs[-1].stdout.close()  # the next process holds it; the chain owns no copy
             procs.append(proc)
@@ -151,6 +149,22 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
             err_thread.join()
             os.close(err_read)
     return statuses
+
+
+def _not_run(command: Command, exc: OSError, stdin, stdout, stderr) -> subprocess.Popen:
+    """What bash does for a command it cannot exec: its message on stderr, and a stage that
+    reads nothing, prints nothing and exits 127 (not found) or 126 (not executable) — a
+    constant ``exit N`` stands in for it, so the chain around it runs on as in bash."""
+    status = 127 if isinstance(exc, FileNotFoundError) else 126
+    reason = "command not found" if status == 127 else exc.strerror
+    message = f"lambdaflow: {command.argv[0]}: {reason}\n".encode(errors="surrogateescape")
+    if stderr is not None:
+        os.write(stderr, message)
+    else:
+        sys.stderr.buffer.write(message)
+        sys.stderr.buffer.flush()
+    return subprocess.Popen(["sh", "-c", f"exit {status}"], stdin=stdin, stdout=stdout,
+                            stderr=stderr)
 
 
 class _Feeder(threading.Thread):

@@ -19,16 +19,14 @@ prints: each one applies only where the oracle (`bash -c`, ``LC_ALL=C``) agrees 
 from __future__ import annotations
 
 import functools
-import io
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from lambdaflow.shell import aggregators, statuses
+from lambdaflow.shell import aggregators, statuses, trsets
 from lambdaflow.shell.annotations import Flags, Verdict
 from lambdaflow.shell.counting import SortedCounter
 from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.parse import Command
-from lambdaflow.shell.processes import run_chain
 
 
 @dataclass(frozen=True)
@@ -72,6 +70,11 @@ class Rewrite:
     reasons: tuple[str, ...] = ()   # for --explain
 
 
+#: What `Rule.match` returns to stop the search: the command runs on the coordinator (a rule
+#: that knows its command but cannot parallelize this use of it, e.g. tr cannot say its set).
+ON_COORDINATOR: Rewrite = object()  # type: ignore[assignment]
+
+
 class Rule:
     """One rewrite. Subclasses implement `match`; most inherit `aggregate`."""
 
@@ -108,7 +111,9 @@ class Stateless(Rule):
         if at.verdict.cls != "stateless":
             return None
         command = at.command
-        newline = tr_newline(command, at.shipped) if command.name == "tr" else b"\n"
+        newline = trsets.newline_output(command, at.shipped) if command.name == "tr" else b"\n"
+        if newline is None:
+            return None  # tr refuses its arguments: the coordinator runs it, as bash would
         reasons = ()
         if newline != b"\n":
             reasons = (f"{command.display()}: rewrites newlines, so its stage ends",)
@@ -146,7 +151,7 @@ class PrimedSqueeze(Stateless):
         if at.verdict.aggregator != "tr-squeeze" or not at.stage_start:
             return None
         command = at.command
-        newline = tr_newline(command, at.shipped)
+        newline = trsets.newline_output(command, at.shipped)
         if not newline:
             return None
         reasons = [f"{command.display()}: each worker primes tr with a newline"]
@@ -169,6 +174,24 @@ class Annotated(Rule):
         aggregators.resolve(verdict.aggregator)  # a bad name fails at plan time
         return Rewrite(self, (at.command,), verdict.flags, (at.command,), True,
                        verdict.aggregator)
+
+
+class TrSqueeze(Annotated):
+    """``tr -s`` not first in its stage (or printing nothing for a newline): each range runs
+    it, and ``tr-squeeze`` drops a squeezed byte repeated across a seam. Which bytes tr
+    squeezes is read from its sets by tr itself (`trsets`); if tr cannot say, the command runs
+    on the coordinator."""
+
+    name = "tr-squeeze"
+
+    def match(self, at: Position) -> Rewrite | None:
+        if at.verdict.aggregator != "tr-squeeze":
+            return None
+        try:
+            trsets.squeeze_set(at.command, at.verdict.flags, at.shipped)
+        except ShellError:
+            return ON_COORDINATOR
+        return super().match(at)
 
 
 class UniqFilter(Annotated):
@@ -213,13 +236,17 @@ class SortUniqCount(Annotated):
 
 
 #: Asked in this order at every command; the first match wins.
-RULES: list[Rule] = [SortUniqCount(), UniqFilter(), PrimedSqueeze(), Stateless(), Annotated()]
+RULES: list[Rule] = [SortUniqCount(), UniqFilter(), PrimedSqueeze(), TrSqueeze(), Stateless(),
+                     Annotated()]
 
 
 def match(at: Position, rules: Sequence[Rule] | None = None) -> Rewrite | None:
-    """The first rule's rewrite at `at`, or None: the command runs on the coordinator."""
+    """The first rule's rewrite at `at`, or None: the command runs on the coordinator (no rule
+    matched, or a rule answered `ON_COORDINATOR`)."""
     for rule in RULES if rules is None else rules:
         rewrite = rule.match(at)
+        if rewrite is ON_COORDINATOR:
+            return None
         if rewrite is not None:
             return rewrite
     return None
@@ -232,14 +259,3 @@ def byte_collation(shipped: Mapping[str, str], command: Command) -> bool:
     env.update(command.env)
     value = env.get("LC_ALL") or env.get("LC_COLLATE") or env.get("LANG") or "C"
     return value in ("C", "POSIX")
-
-
-def tr_newline(command: Command, shipped: Mapping[str, str]) -> bytes:
-    """What tr prints for a lone newline (asked of tr itself: its sets have many spellings)."""
-    sink = io.BytesIO()
-    codes = run_chain([command], io.BytesIO(b"\n"), sink, shipped)
-    if codes[-1] != 0:
-        raise ShellError(f"{command.display()} fails on a one-line input (exit status "
-                         f"{codes[-1]}); check its arguments")
-    return sink.getvalue()
-

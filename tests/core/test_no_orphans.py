@@ -194,8 +194,9 @@ def test_ctrl_c_stops_running_tasks_and_leaves_nothing_behind(tmp_path, case):
 
 def report_then_sleep(marker_dir, i):
     subprocess.Popen(["sleep", "600"])
-    with open(os.path.join(marker_dir, str(i)), "w") as f:
+    with open(os.path.join(marker_dir, f".{i}"), "w") as f:
         f.write(f"{os.getpid()}")
+    os.rename(os.path.join(marker_dir, f".{i}"), os.path.join(marker_dir, str(i)))  # whole
     import time
 
     time.sleep(600)
@@ -203,7 +204,7 @@ def report_then_sleep(marker_dir, i):
 
 def wait_for_files(directory, n, seconds=60):
     deadline = time.monotonic() + seconds
-    while len(os.listdir(directory)) < n:
+    while len([name for name in os.listdir(directory) if not name.startswith(".")]) < n:
         assert time.monotonic() < deadline, "the tasks did not start"
         time.sleep(0.02)
 

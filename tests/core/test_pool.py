@@ -1,5 +1,6 @@
 """LambdaPool offers multiprocessing.pool.Pool's API."""
 
+import itertools
 import multiprocessing
 import os
 import threading
@@ -121,3 +122,138 @@ def read_marker(_):
 def test_initializer_runs_in_each_worker_before_tasks():
     with LambdaPool(2, initializer=set_marker, initargs=("yes",)) as p:
         assert p.map(read_marker, range(6)) == ["yes"] * 6
+
+
+# -- the stdlib's signature, initializer, maxtasksperchild ------------------------------------
+
+def pid_of(_=None):
+    return os.getpid()
+
+
+def test_the_stdlibs_parameter_names_and_order():
+    with LambdaPool(processes=2) as p:
+        assert p.map(double, range(4)) == [0, 2, 4, 6]
+    with LambdaPool(1, None, (), None) as p:
+        assert p.apply(double, (2,)) == 4
+    with LambdaPool(workers=1) as p:
+        assert p.apply(double, (3,)) == 6
+    with pytest.raises(ValueError, match="at least 1"):
+        LambdaPool(0)
+
+
+def test_maxtasksperchild_recycles_local_workers():
+    with LambdaPool(1, maxtasksperchild=2) as p:
+        pids = [p.apply(pid_of) for _ in range(6)]
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4] == pids[5]
+
+
+def test_maxtasksperchild_is_refused_on_lambda_before_anything_runs():
+    from lambdaflow.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max_tasks_per_child applies to the local backend"):
+        LambdaPool(1, maxtasksperchild=2, function="any-function")
+
+
+def fail_to_initialize():
+    raise OSError("no database here")
+
+
+def test_an_initializer_that_raises_breaks_the_pool_as_the_stdlibs_does():
+    from concurrent.futures import BrokenExecutor
+
+    from lambdaflow import LambdaExecutor
+
+    with LambdaExecutor(1, initializer=fail_to_initialize) as ex:
+        with pytest.raises(BrokenExecutor, match="no database here"):
+            ex.submit(double, 1).result(timeout=30)
+        with pytest.raises(BrokenExecutor):
+            ex.submit(double, 1)
+
+
+def test_executor_initializer_runs_once_per_worker():
+    from lambdaflow import LambdaExecutor
+
+    with LambdaExecutor(2, initializer=set_marker, initargs=("once",)) as ex:
+        assert list(ex.map(read_marker, range(6))) == ["once"] * 6
+
+
+# -- results are not retained; imap streams ----------------------------------------------------
+
+class Big:
+    def __init__(self):
+        self.payload = b"x" * 1_000_000
+
+
+def make_big(_=None):
+    return Big()
+
+
+def wait_until(condition, seconds=30):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.01)
+
+
+def test_a_result_lives_only_as_long_as_the_callers_handle(pool):
+    import gc
+    import weakref
+
+    result = pool.apply_async(make_big)
+    ref = weakref.ref(result.get(timeout=30))
+    del result
+    wait_until(lambda: gc.collect() is not None and ref() is None)
+
+    future = pool._executor.submit(make_big)
+    ref = weakref.ref(future.result(timeout=30))
+    del future
+    wait_until(lambda: gc.collect() is not None and ref() is None)  # not kept by a dispatcher
+
+
+def counting_input(log):
+    for i in itertools.count():
+        log.append(i)
+        yield i
+
+
+def test_imap_streams_an_endless_input_with_bounded_read_ahead(pool):
+    read = []
+    it = pool.imap(double, counting_input(read))
+    assert [next(it) for _ in range(5)] == [0, 2, 4, 6, 8]
+    assert len(read) <= 5 + 2 * 2  # what was taken + two chunks per worker ahead
+    unordered = pool.imap_unordered(double, counting_input([]), chunksize=3)
+    assert len({next(unordered) for _ in range(9)}) == 9
+
+
+def touch(path):
+    open(path, "w").close()
+
+
+def test_imap_submits_before_it_is_iterated(pool, tmp_path):
+    paths = [str(tmp_path / str(i)) for i in range(2)]
+    it = pool.imap(touch, paths)
+    wait_until(lambda: all(os.path.exists(p) for p in paths))
+    assert list(it) == [None, None]
+
+
+def failing_input():
+    yield from range(5)
+    raise LookupError("the input broke")
+
+
+@pytest.mark.parametrize("chunksize", [1, 2])
+def test_an_input_that_raises_delivers_the_earlier_results_first(pool, chunksize):
+    it = pool.imap(double, failing_input(), chunksize)
+    expected = [0, 2, 4, 6] if chunksize == 2 else [0, 2, 4, 6, 8]
+    assert [next(it) for _ in expected] == expected
+    with pytest.raises(LookupError, match="the input broke"):
+        next(it)
+
+
+def test_imap_next_timeout():
+    with LambdaPool(1) as p:
+        it = p.imap(block, [None])
+        with pytest.raises(multiprocessing.TimeoutError):
+            it.next(timeout=0.1)

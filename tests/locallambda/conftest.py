@@ -41,6 +41,8 @@ def create(lam, local_lambda_clean):
         lam.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE,
                             Handler=config.pop("Handler", "handler.handler"),
                             Code={"ZipFile": make_zip(files)}, **config)
+        # Like Lambda, a new function is Pending until it settles: wait as deploy code must.
+        lam.get_waiter("function_active_v2").wait(FunctionName=name)
         return name
 
     return create

@@ -34,7 +34,7 @@ def test_create_reports_lambda_fields(lam, local_lambda_clean):
     assert config["CodeSha256"] == base64.b64encode(hashlib.sha256(code).digest()).decode()
     assert config["CodeSize"] == len(code)
     assert config["FunctionArn"] == "arn:aws:lambda:us-east-1:123456789012:function:echo"
-    assert (config["State"], config["LastUpdateStatus"]) == ("Active", "Successful")
+    assert (config["State"], config["LastUpdateStatus"]) == ("Pending", "Successful")
     assert (config["MemorySize"], config["Timeout"], config["Runtime"]) == (256, 30, HERE)
     assert config["Layers"][0]["Arn"].endswith(":layer:x:1")
     got = lam.get_function(FunctionName="echo")
@@ -156,6 +156,7 @@ def test_code_from_s3(lam, local_lambda_clean, s3_bucket):
     lam.create_function(FunctionName="from-s3", Runtime="python3.11", Role=ROLE,
                         Handler="handler.handler", Timeout=30,
                         Code={"S3Bucket": bucket, "S3Key": key})
+    lam.get_waiter("function_active_v2").wait(FunctionName="from-s3")
     answer = lam.invoke(FunctionName="from-s3", Payload=json.dumps({"bucket": bucket}))
     assert key in json.loads(answer["Payload"].read())
     with pytest.raises(ClientError) as exc:

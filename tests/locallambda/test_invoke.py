@@ -69,7 +69,8 @@ def test_update_code_runs_the_new_code_in_a_new_sandbox(lam, create):
     assert invoke(lam, name)[0] == "v1"
     update = lam.update_function_code(
         FunctionName=name, ZipFile=make_zip({"handler.py": "def handler(e, c):\n    return 'v2'\n"}))
-    assert update["LastUpdateStatus"] == "Successful"
+    assert update["LastUpdateStatus"] == "InProgress"        # as Lambda answers an update
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
     payload, _, log = invoke(lam, name)
     assert payload == "v2" and "Init Duration" in log
 
@@ -181,10 +182,12 @@ def test_payload_limits_answer_413(lam, create):
         def handler(event, context):
             return "x" * event["size"]
         """)
-    with pytest.raises(ClientError) as exc:
-        lam.invoke(FunctionName=name, Payload=json.dumps({"size": 7 << 20}).encode())
-    assert exc.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
-    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    # A response over 6 MB: Lambda answers 200 with an Unhandled error in the payload.
+    payload, error, _ = invoke(lam, name, {"size": 7 << 20})
+    assert error == "Unhandled"
+    assert payload == {"errorType": "Function.ResponseSizeTooLarge", "errorMessage":
+                       "Response payload size exceeded maximum allowed payload size "
+                       "(6291556 bytes)."}
     big_request = json.dumps({"size": 1, "pad": "y" * (6 << 20)}).encode()
     with pytest.raises(ClientError) as exc:
         lam.invoke(FunctionName=name, Payload=big_request)
@@ -272,6 +275,7 @@ def test_account_concurrency_limit():
         lam.create_function(FunctionName="holder", Runtime="python3.11", Timeout=60,
                             Role="arn:aws:iam::123456789012:role/x", Handler="handler.handler",
                             Code={"ZipFile": make_zip({"handler.py": HOLDER})})
+        lam.get_waiter("function_active_v2").wait(FunctionName="holder")
         holder, gate, results = _hold_one(lam, "holder")
         try:
             with pytest.raises(lam.exceptions.TooManyRequestsException) as exc:

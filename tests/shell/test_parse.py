@@ -67,3 +67,20 @@ def test_refused_constructs_are_named(text, construct):
 def test_malformed_pipelines(text, message):
     with pytest.raises(ShellError, match=message):
         parse(text)
+
+
+@pytest.mark.parametrize("text", [
+    "cat |\n  tr A-Z a-z |\n  sort",
+    "cat | # lowercase it\n  tr A-Z a-z |   # then sort\n\n  sort\n",
+    "\n# words\ncat | tr A-Z a-z | sort # end\n# trailing comment\n",
+    "cat | \\\n tr A-Z a-z | sort",
+])
+def test_multi_line_pipelines_and_comments_as_bash_reads_them(text):
+    assert [c.argv for c in parse(text).commands] == [("cat",), ("tr", "A-Z", "a-z"),
+                                                      ("sort",)]
+
+
+@pytest.mark.parametrize("text", ["sort\nls", "sort # x\nls", "sort\n\nls | wc"])
+def test_several_commands_on_several_lines_are_refused(text):
+    with pytest.raises(UnsupportedConstruct, match="several lines"):
+        parse(text)

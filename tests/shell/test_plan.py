@@ -52,9 +52,14 @@ def test_explain_names_where_and_how():
     assert "stage 2: parallel on 4 workers if its input is over" in text
 
 
-def test_missing_command_and_two_inputs_fail_early():
-    with pytest.raises(ShellError, match="nosuchcommand: command not found"):
-        Pipeline("nosuchcommand x", env=ORACLE_ENV).plan(input="/dev/null")
+@pytest.mark.parametrize("text", ["nosuchcommand x | wc -l", "sort | nosuchcommand",
+                                  "grep a | nosuchcommand | sort"])
+def test_a_missing_command_behaves_as_in_bash(text, words, shell_executor, capfd):
+    assert run(text, words, shell_executor, width=3) == bash(text, words)
+    assert "nosuchcommand: command not found" in capfd.readouterr().err
+
+
+def test_two_inputs_fail_early():
     with pytest.raises(ShellError, match="give one of them"):
         Pipeline("sort < a", env=ORACLE_ENV).plan(input="b")
 
@@ -237,3 +242,54 @@ def test_a_new_rewrite_is_one_rule(monkeypatch, words, shell_executor):
     stage = stages("tr a b | wc -l")[0]
     assert stage.aggregator == "sum" and [c.name for c in stage.job().commands] == ["tr", "grep"]
     assert run("tr a b | wc -l", words, shell_executor, width=3) == bash("wc -l", words)
+
+
+@pytest.mark.parametrize("text", [
+    "tr a-z a-z | tr -sc AEIOU '[\\012*]' | sort | uniq -c",
+    "tr 'a-z' '[A-Z]' | tr -sc 'AEIOU' '[\\012*]' | sort | uniq -c",
+    "tr 'a-z' '[A-Z]' | tr -sc 'BCDFGHJKLMNPQRSTVWXYZ' '[\\012*]' | sort | uniq -c",
+    "grep b | tr -s '[:digit:]' '[x*]'",
+    "grep b | tr -s 'b ' '[\\n*]'",
+    "grep b | tr -s '[:upper:]' '[:lower:]'",
+])
+def test_tr_squeeze_sets_read_as_tr_reads_them(text, tmp_path, shell_executor, capfd):
+    # tr refuses a [c*] repeat in its first set: asking `tr -s SET2` about the second set was
+    # refused, the refusal read as "nothing squeezed", and a newline survived at every seam.
+    path = tmp_path / "in"
+    path.write_bytes(b"".join(b"b %d\n" % i for i in range(1, 3001)))
+    expected = bash(text, str(path))
+    for width in (3, 7):
+        assert run(text, str(path), shell_executor, width=width) == expected, width
+    assert b"tr:" not in capfd.readouterr().err.encode()
+
+
+def test_endless_stdin_streams_and_stops_when_the_pipeline_stops(tmp_path):
+    # bash returns at once; so must lambdaflow, without copying the endless input anywhere.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**ORACLE_ENV, "LAMBDAFLOW_SHELL_STDIN_SPOOL_BYTES": "100000"}
+    yes = subprocess.Popen(["yes"], stdout=subprocess.PIPE)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "cli.main", "sh", "--width", "2", "--scratch", str(scratch),
+             "tr a-z A-Z | head -n 1"], stdin=yes.stdout, capture_output=True, env=env,
+            timeout=60)
+    finally:
+        yes.kill()
+        yes.wait()
+        yes.stdout.close()
+    assert (proc.stdout, proc.returncode, proc.stderr) == (b"Y\n", 0, b"")
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("text", ["sort | uniq -c", "wc -l", "grep 9 | tail -n 2"])
+def test_piped_stdin_past_the_spool_limit_matches_bash(text, words, shell_executor):
+    env = {**ORACLE_ENV, "LAMBDAFLOW_SHELL_STDIN_SPOOL_BYTES": "1000"}
+    with open(words, "rb") as f:
+        data = f.read()
+    for spool in ("1000", "100000000"):
+        env["LAMBDAFLOW_SHELL_STDIN_SPOOL_BYTES"] = spool
+        out = io.BytesIO()
+        status = Pipeline(text, env=env).run(shell_executor, input=io.BytesIO(data), output=out,
+                                             width=3)
+        assert (out.getvalue(), status) == bash(f"cat {words} | {text}"), spool
