@@ -19,7 +19,7 @@ class Initialized:
     def __init__(self, key: str, initializer, initargs: tuple, fn):
         self.key, self.initializer, self.initargs, self.fn = key, initializer, initargs, fn
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         if self.key not in _initialized:
             try:
                 self.initializer(*self.initargs)
@@ -39,7 +39,7 @@ class WithSources:
     def __init__(self, fn, sources: dict[str, dict[int, str]]):
         self.fn, self.sources = fn, sources  # {file name: {line number: line}}
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         if self.sources is not None:
             import linecache
 
