@@ -52,6 +52,12 @@ def scratch_space(base: str | None) -> Iterator[Scratch]:
         tempdir = tempfile.mkdtemp(prefix="lambdaflow-sh-")
         base = tempdir
     scratch = Scratch(f"{base.rstrip('/')}/run-{uuid.uuid4().hex[:12]}/")
+    if tempdir is None and is_local(scratch.prefix):
+        try:
+            os.makedirs(to_path(scratch.prefix))
+        except OSError as exc:
+            raise ShellError(f"scratch {base}: {exc.strerror}; give --scratch a writable "
+                             "directory (or an s3:// prefix)") from None
     try:
         yield scratch
     except BaseException:
