@@ -154,3 +154,20 @@ def test_sh_progress_prints_the_workers_progress_to_stderr_only(tmp_path):
     without = subprocess.run(cmd + ["--no-progress", "sort"], input=data, capture_output=True,
                              env=_env(LC_ALL="C"), timeout=60)
     assert without.stdout == expected and without.stderr == b""
+
+
+def test_lambda_pool_and_the_ray_style_api_pass_progress_on(capsys):
+    import lambdaflow as lf
+    from lambdaflow import LambdaPool
+
+    with LambdaPool(2, progress=True) as pool:
+        assert pool.map(abs, range(-3, 3)) == [3, 2, 1, 0, 1, 2]
+    assert capsys.readouterr().err.splitlines()[-1].startswith("lambdaflow: 6/6 tasks")
+
+    lf.init(max_workers=2, progress=True)
+    try:
+        double = lf.remote(lambda x: 2 * x)
+        assert lf.get([double.remote(n) for n in range(4)]) == [0, 2, 4, 6]
+    finally:
+        lf.shutdown()
+    assert "lambdaflow: 4/4 tasks" in capsys.readouterr().err

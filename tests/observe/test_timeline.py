@@ -73,8 +73,8 @@ def test_prices_are_overridable():
     assert stats["cost_usd"] == pytest.approx(stats["gb_seconds"] * 1.0 + 0.5)
 
 
-def test_cost_on_local_lambda_comes_from_its_report_lines(lambda_function):
-    with LambdaExecutor(function=lambda_function, max_workers=2) as ex:
+def test_cost_on_local_lambda_comes_from_its_report_lines(lambda_function, capsys):
+    with LambdaExecutor(function=lambda_function, max_workers=2, progress=True) as ex:
         futures = [ex.submit(square, n) for n in range(4)]
         assert [f.result() for f in futures] == [0, 1, 4, 9]
         stats = ex.stats()
@@ -88,3 +88,7 @@ def test_cost_on_local_lambda_comes_from_its_report_lines(lambda_function):
     assert stats["requests"] == 4
     assert stats["gb_seconds"] == pytest.approx(gb_seconds)
     assert stats["cost_usd"] == pytest.approx(gb_seconds * 0.0000166667 + 4 * 0.20 / 1e6)
+    # On Lambda the progress line carries the cost billed so far.
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("lambdaflow: 4/4 tasks") and last.endswith(
+        f"${stats['cost_usd']:.6f}")
