@@ -218,3 +218,23 @@ def _payload(lam, name):
     payload = json.loads(answer["Payload"].read())
     assert answer.get("FunctionError") is None, payload
     return payload
+
+
+def test_a_killed_servers_files_are_swept_by_the_next(tmp_path, monkeypatch):
+    """A SIGKILLed endpoint leaves its working directory; the next one to start removes it."""
+    import tempfile
+
+    from lambdaflow.locallambda import LocalLambda
+    from lambdaflow.locallambda.server import WORKDIR_PREFIX
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = tmp_path / f"{WORKDIR_PREFIX}dead"
+    (left / "code").mkdir(parents=True)
+    (left / "owner.pid").write_text(str(dead.pid))
+    alive = tmp_path / f"{WORKDIR_PREFIX}alive"
+    alive.mkdir()
+    (alive / "owner.pid").write_text(str(os.getpid()))
+    with LocalLambda(credentials=("testing", "testing")):
+        assert not left.exists() and alive.exists()
