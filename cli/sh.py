@@ -45,6 +45,11 @@ def register(subparsers) -> None:
     p.add_argument("--scratch", metavar="URL", default=None,
                    help="prefix for intermediate data (default: a temporary directory; give "
                         "an s3:// prefix with the aws backend)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep each finished worker task's result (and its part) under --scratch "
+                        "until the run succeeds, so running the same command again after a "
+                        "crash or Ctrl-C reruns only the unfinished tasks; needs --scratch and "
+                        "a local input file")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="draw the workers' progress on stderr (default: when stderr is a "
                         "terminal and the job runs over a second)")
@@ -77,6 +82,8 @@ def run(args) -> int:
         from lambdaflow.shell.costmodel import parse_size
 
         size = parse_size(args.assume_size) if args.assume_size else None
+        if size is None and args.input is None and not sys.stdin.isatty():
+            size = _regular_size(sys.stdin.buffer)  # `--explain … < FILE`: FILE's size
         sys.stdout.write(Pipeline(args.pipeline).explain(
             width=args.width, input=args.input, output=args.output, size=size,
             backend=backend, plan=plan, max_cost=args.max_cost, concurrency=concurrency))
@@ -108,11 +115,16 @@ def run(args) -> int:
         from lambdaflow import LambdaExecutor
         from lambdaflow.shell import Pipeline
 
+        resume = {}
+        if args.resume:
+            name = _resume_name(args, ends.source, source, backend, plan, width)
+            resume = dict(job_id=name,
+                          checkpoint_url=f"{args.scratch.rstrip('/')}/{name}/checkpoints")
         with LambdaExecutor(backend=args.backend, function=args.function,
-                            progress=args.progress) as ex:
+                            progress=args.progress, **resume) as ex:
             status = Pipeline(args.pipeline).run(
                 ex, input=source, output=args.output, width=width, scratch=args.scratch,
-                plan=plan, max_cost=args.max_cost)
+                plan=plan, max_cost=args.max_cost, resume_name=resume.get("job_id"))
         return _flushed(status)
     except StageFailed as exc:
         # lambdaflow's own failure (storage, a worker): whatever was printed is incomplete.
@@ -123,6 +135,34 @@ def run(args) -> int:
         # SIGPIPE, quietly, with status 141.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _resume_name(args, input_url, source, backend, plan, width) -> str:
+    """The name a resumable run keeps its parts and checkpoints under: the same only for the
+    same command over the same, unchanged, input file (a changed input must not reuse parts
+    made from the old one, so its size, modification time and inode are part of the name)."""
+    import hashlib
+    import json
+
+    from lambdaflow.shell.errors import ShellError
+    from lambdaflow.shell.locations import is_local
+    from lambdaflow.storage.local import to_path
+
+    if args.scratch is None:
+        raise ShellError("--resume needs --scratch DIR: the parts and results a rerun reuses "
+                         "are kept there until a run succeeds")
+    if not isinstance(source, str) and input_url is None or \
+            input_url is not None and not is_local(input_url):
+        raise ShellError("--resume needs a local input file (-i FILE, '< FILE' or 'cat FILE |'): "
+                         "its size, time and inode tell a rerun whether the input changed")
+    path = os.path.abspath(to_path(input_url))
+    info = os.stat(path)
+    locale = {k: v for k, v in os.environ.items()
+              if k.startswith("LC_") or k in ("LANG", "LANGUAGE", "POSIXLY_CORRECT", "TZ")}
+    identity = [args.pipeline, path, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev,
+                str(width), plan, backend, args.function, sorted(locale.items())]
+    digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
+    return f"resume-{digest}"
 
 
 def _flushed(status: int) -> int:
@@ -141,18 +181,26 @@ def _measure(ends, source):
             return storage.size(url), source
         except OSError:
             return None, source  # the run says what is wrong with it
-    try:
-        info = os.fstat(source.fileno())
-    except (OSError, ValueError, AttributeError):
-        info = None
-    if info is not None and stat.S_ISREG(info.st_mode):
-        return max(0, info.st_size - source.tell()), source
+    size = _regular_size(source)
+    if size is not None:
+        return size, source
     data = source.read(PROBE_BYTES + 1)
     if len(data) <= PROBE_BYTES:
         return len(data), io.BytesIO(data)
     from lambdaflow.shell.processes import Piped
 
     return None, io.BufferedReader(Piped(source, data))
+
+
+def _regular_size(stream) -> int | None:
+    """Bytes left to read in `stream` when it is a regular file, else None."""
+    try:
+        info = os.fstat(stream.fileno())
+        if stat.S_ISREG(info.st_mode):
+            return max(0, info.st_size - stream.tell())
+    except (OSError, ValueError, AttributeError):
+        pass  # a pipe, a terminal, a stream without a descriptor: unknown
+    return None
 
 
 def _concurrency(backend: str) -> int:

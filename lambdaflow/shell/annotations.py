@@ -18,7 +18,7 @@ split, then the named aggregator), ``pure`` or ``side-effectful`` (run once, on 
 coordinator). Predicates: ``default``, ``exists`` (any of the flags is given), ``not``,
 ``and``, ``or``, ``val_opt_eq`` (flag given with that value), ``len_args_eq`` (number of
 operands) and lambdaflow's additions ``len_args_gt``, ``val_opt_matches`` (every value of the
-flag matches a regex) and ``sed_script_stateless``.
+flag matches a regex), ``sed_script_stateless`` and ``awk_program_stateless``.
 
 lambdaflow adds two keys so argv can be read without guessing: ``flags``, every flag the
 annotation knows (a command given any other flag is classed ``pure``: unknown means unsafe),
@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdaflow.shell import sedscript
+from lambdaflow.shell import awkprogram, sedscript
 from lambdaflow.shell.errors import AnnotationError
 from lambdaflow.shell.parse import Command
 
@@ -190,7 +190,7 @@ def load_file(file: Path) -> Annotation:
 
 
 _OPERATORS = {"exists", "not", "and", "or", "val_opt_eq", "len_args_eq", "len_args_gt",
-              "val_opt_matches", "sed_script_stateless"}
+              "val_opt_matches", "sed_script_stateless", "awk_program_stateless"}
 
 
 def _check_predicate(pred, file) -> None:
@@ -229,4 +229,6 @@ def _holds(pred, flags: Flags) -> bool:
     if op == "sed_script_stateless":
         scripts = flags.values.get("-e") or flags.operands[:1]
         return bool(scripts) and all(sedscript.is_stateless(s) for s in scripts)
+    if op == "awk_program_stateless":
+        return bool(flags.operands) and awkprogram.is_stateless(flags.operands[0])
     raise AnnotationError(f"unknown predicate operator {op!r}")

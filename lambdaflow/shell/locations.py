@@ -45,16 +45,26 @@ class Scratch:
 
 
 @contextlib.contextmanager
-def scratch_space(base: str | None) -> Iterator[Scratch]:
-    """A fresh scratch prefix under `base` (a temporary directory when None), removed on exit."""
+def scratch_space(base: str | None, resume_name: str | None = None) -> Iterator[Scratch]:
+    """A fresh scratch prefix under `base` (a temporary directory when None), removed on exit.
+
+    With `resume_name` (``lambdaflow sh --resume``) the prefix is ``<base>/<resume_name>/``, the
+    same for every run of the same job, and it is kept when the run fails, so a rerun finds the
+    parts that checkpointed tasks point at; it is removed once a run succeeds."""
     tempdir = None
     if base is None:
+        if resume_name is not None:
+            raise ShellError("resuming needs a scratch prefix that outlives the run: give "
+                             "--scratch DIR (or an s3:// prefix)")
         tempdir = tempfile.mkdtemp(prefix="lambdaflow-sh-")
         base = tempdir
-    scratch = Scratch(f"{base.rstrip('/')}/run-{uuid.uuid4().hex[:12]}/")
+    name = resume_name or f"run-{uuid.uuid4().hex[:12]}"
+    scratch = Scratch(f"{base.rstrip('/')}/{name}/")
     try:
         yield scratch
     except BaseException:
+        if resume_name is not None:
+            raise  # kept for the rerun
         # The run's own error is the one to report; a failed clean-up is only logged then.
         try:
             _remove(scratch, tempdir)

@@ -98,7 +98,7 @@ class Pipeline:
             output: str | BinaryIO | None = None, width: int | str | None = None,
             scratch: str | None = None, fan_in: int | None = None,
             second_round_bytes: int | None = None, plan: str | None = None,
-            max_cost: float | None = None) -> int:
+            max_cost: float | None = None, resume_name: str | None = None) -> int:
         """Run on `executor` and return the exit status bash would have returned.
 
         `input`: a storage URL, or a readable binary stream (copied to scratch first); None
@@ -110,7 +110,9 @@ class Pipeline:
         this machine, no workers), ``merge`` (workers sort ranges, the coordinator merges;
         the default with a numeric width) or ``shuffle``. `scratch`: URL prefix for
         intermediates (default: a temporary directory; give an ``s3://`` prefix when workers
-        run on Lambda).
+        run on Lambda). `resume_name`: keep intermediates under ``<scratch>/<resume_name>/``
+        until a run succeeds (with an executor keeping checkpoints: ``lambdaflow sh
+        --resume``).
         """
         if width is None:
             width = executor.config.max_workers
@@ -139,14 +141,16 @@ class Pipeline:
             if len(head) > config.stdin_spool_bytes:
                 return local.run(self.parsed, self.env, input=Piped(input, head),
                                  output=output)
-        with scratch_space(config.scratch) as space, self._sink(merged, output) as sink:
+        with scratch_space(config.scratch, resume_name) as space, \
+                self._sink(merged, output) as sink:
             source = merged.input
             if source is None:
                 source = space.input()
                 storage.put(source, head if head is not None else input)
             size = _input_size(source)
             rules = plan
-            if plan == "auto":
+            if plan == "auto" or width == "auto":
+                # The cost model picks what was left open: the plan, the width, or both.
                 picked = self.choose(size=size, input=in_url, output=out_url,
                                      backend=executor.config.backend, width=width,
                                      plan=plan, max_cost=max_cost, fan_in=config.fan_in,

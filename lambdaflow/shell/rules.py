@@ -19,6 +19,7 @@ prints: each one applies only where the oracle (`bash -c`, ``LC_ALL=C``) agrees 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -194,6 +195,27 @@ class TrSqueeze(Annotated):
         return super().match(at)
 
 
+class SedQuit(Rule):
+    """``sed Nq`` prints the first N lines and stops reading: ``head -n N``, which workers run
+    and the ``head`` aggregator merges."""
+
+    name = "sed-quit"
+    _SCRIPT = re.compile(r"\s*([0-9]*)\s*q\s*")
+
+    def match(self, at: Position) -> Rewrite | None:
+        command, flags = at.command, at.verdict.flags
+        if command.name != "sed" or flags.unknown or set(flags.values) - {"-e"}:
+            return None
+        scripts = flags.values.get("-e", []) + list(flags.operands)
+        found = self._SCRIPT.fullmatch(scripts[0]) if len(scripts) == 1 else None
+        if found is None or (found.group(1) and int(found.group(1)) == 0):
+            return None
+        n = found.group(1) or "1"
+        head = Command(("head", "-n", n), command.env)
+        return Rewrite(self, (command,), Flags({"-n": [n]}), (head,), True, "head",
+                       reasons=(f"{command.display()}: workers run {head.display()}",))
+
+
 class UniqFilter(Annotated):
     """``uniq -d`` / ``uniq -u`` decide per group over the whole input: workers run
     ``uniq -c`` with the same grouping flags instead, and ``uniq-filter`` adds the counts of a
@@ -236,8 +258,8 @@ class SortUniqCount(Annotated):
 
 
 #: Asked in this order at every command; the first match wins.
-RULES: list[Rule] = [SortUniqCount(), UniqFilter(), PrimedSqueeze(), TrSqueeze(), Stateless(),
-                     Annotated()]
+RULES: list[Rule] = [SortUniqCount(), UniqFilter(), PrimedSqueeze(), TrSqueeze(), SedQuit(),
+                     Stateless(), Annotated()]
 
 
 def match(at: Position, rules: Sequence[Rule] | None = None) -> Rewrite | None:

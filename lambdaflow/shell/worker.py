@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from lambdaflow import storage
-from lambdaflow.shell import statuses
+from lambdaflow.shell import environment, statuses
 from lambdaflow.shell.locations import is_local, local_paths
 from lambdaflow.shell.parse import Command
 from lambdaflow.shell.processes import FileSlice, Piped, run_chain
@@ -52,7 +52,9 @@ class PartResult:
 
 def run_range(byte_range: storage.ByteRange, job: RangeJob, shipped_env: Mapping[str, str],
               out_url: str) -> PartResult:
-    """Run `job` on the lines `byte_range` owns; write its output to `out_url`."""
+    """Run `job` on the lines `byte_range` owns; write its output to `out_url`. The worker's
+    commands and locale are checked first (`environment.check`, cached per warm worker)."""
+    environment.check(job.commands, shipped_env)
     with storage.open_write(out_url) as out:
         if job.sink is None:
             codes = run_owned(byte_range, job.commands, shipped_env, out, job.primed)

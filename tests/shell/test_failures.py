@@ -123,3 +123,46 @@ def test_an_input_overwritten_mid_run_fails_naming_it(tmp_path):
             Pipeline(f"{script} | wc -l", env=ORACLE_ENV,
                      annotation_path=[str(tmp_path / "ann")]).run(
                 ex, input=str(path), output=io.BytesIO(), width=3)
+
+
+def test_a_locale_missing_on_the_workers_is_refused_before_output(tmp_path, shell_executor):
+    # This machine's workers have no en_US.UTF-8 (as Lambda's python3.12+ runtimes): glibc
+    # would fall back to C there while the coordinator merged in en_US order.
+    import locale
+    try:
+        locale.setlocale(locale.LC_CTYPE, "en_US.UTF-8")
+        pytest.skip("en_US.UTF-8 is installed here")
+    except locale.Error:
+        pass
+    path = tmp_path / "in"
+    path.write_bytes(DATA[:20000])
+    out = io.BytesIO()
+    env = {**ORACLE_ENV, "LANG": "en_US.UTF-8"}
+    del env["LC_ALL"]
+    with pytest.raises(StageFailed, match="locale 'en_US.UTF-8' is not installed on the "
+                                          "workers.*LC_ALL=C"):
+        Pipeline("sort | uniq -c", env=env).run(shell_executor, input=str(path), output=out,
+                                                width=3)
+    assert out.getvalue() == b""
+    # A command's own LC_ALL=C is what it runs in: nothing to refuse.
+    assert Pipeline("LC_ALL=C sort", env=env).run(shell_executor, input=str(path),
+                                                  output=out, width=3) == 0
+
+
+def test_a_command_missing_on_the_workers_is_refused_before_output(tmp_path, shell_executor):
+    # On this machine's PATH (the coordinator's env) but not on the workers'.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "onlyhere").write_text("#!/bin/sh\nexec cat\n")
+    (bin_dir / "onlyhere").chmod(0o755)
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "onlyhere.json").write_text(json.dumps({
+        "command": "onlyhere", "cases": [{"predicate": "default", "class": "stateless"}]}))
+    path = tmp_path / "in"
+    path.write_bytes(DATA[:20000])
+    env = {**ORACLE_ENV, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    out = io.BytesIO()
+    with pytest.raises(StageFailed, match="onlyhere: command not found on the workers"):
+        Pipeline("onlyhere | wc -l", env=env, annotation_path=[str(tmp_path / "ann")]).run(
+            shell_executor, input=str(path), output=out, width=3)
+    assert out.getvalue() == b""

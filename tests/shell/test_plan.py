@@ -32,7 +32,8 @@ def test_fusion_and_aggregators():
 def test_unknown_flags_and_commands_run_on_the_coordinator():
     assert isinstance(stages("sort --random-sort")[0], CoordinatorStage)
     assert isinstance(stages("grep --frobnicate x")[0], CoordinatorStage)
-    assert isinstance(stages("awk '{print}'")[0], CoordinatorStage)
+    assert isinstance(stages("awk 'NR > 1'")[0], CoordinatorStage)
+    assert isinstance(stages("awk '{print}'")[0], ParallelStage)  # no cross-record state
     assert isinstance(stages("sed 1d")[0], CoordinatorStage)
     assert isinstance(stages("sed s/a/b/g")[0], ParallelStage)
 
@@ -293,3 +294,17 @@ def test_piped_stdin_past_the_spool_limit_matches_bash(text, words, shell_execut
         status = Pipeline(text, env=env).run(shell_executor, input=io.BytesIO(data), output=out,
                                              width=3)
         assert (out.getvalue(), status) == bash(f"cat {words} | {text}"), spool
+
+
+@pytest.mark.parametrize("program, stateless", [
+    ("{print $2}", True), ("$3 > 10 {print $1, $3}", True), ('{$1=""; print}', True),
+    ("$1 == \"a\" || $2 != 3", True), ("/a=b/ {print}", True), ("length($0) > 72", True),
+    ("{s += $1} END {print s}", False), ("!seen[$0]++", False), ('{print > "f"}', False),
+    ('{print | "sort"}', False), ("NR>1", False), ("{n++}", False),
+    ('BEGIN{FS=","} {print $1}', False), ("{x=$1; print x}", False),
+])
+def test_awk_programs_without_cross_record_state_are_stateless(program, stateless):
+    from lambdaflow.shell.awkprogram import is_stateless
+    assert is_stateless(program) is stateless
+    stage = stages(f"awk -F, '{program}'")[0]
+    assert isinstance(stage, ParallelStage) is stateless
