@@ -82,6 +82,8 @@ def run(args) -> int:
         from lambdaflow.shell.costmodel import parse_size
 
         size = parse_size(args.assume_size) if args.assume_size else None
+        if size is None and args.input is None and not sys.stdin.isatty():
+            size = _regular_size(sys.stdin.buffer)  # `--explain … < FILE`: FILE's size
         sys.stdout.write(Pipeline(args.pipeline).explain(
             width=args.width, input=args.input, output=args.output, size=size,
             backend=backend, plan=plan, max_cost=args.max_cost, concurrency=concurrency))
@@ -179,18 +181,26 @@ def _measure(ends, source):
             return storage.size(url), source
         except OSError:
             return None, source  # the run says what is wrong with it
-    try:
-        info = os.fstat(source.fileno())
-    except (OSError, ValueError, AttributeError):
-        info = None
-    if info is not None and stat.S_ISREG(info.st_mode):
-        return max(0, info.st_size - source.tell()), source
+    size = _regular_size(source)
+    if size is not None:
+        return size, source
     data = source.read(PROBE_BYTES + 1)
     if len(data) <= PROBE_BYTES:
         return len(data), io.BytesIO(data)
     from lambdaflow.shell.processes import Piped
 
     return None, io.BufferedReader(Piped(source, data))
+
+
+def _regular_size(stream) -> int | None:
+    """Bytes left to read in `stream` when it is a regular file, else None."""
+    try:
+        info = os.fstat(stream.fileno())
+        if stat.S_ISREG(info.st_mode):
+            return max(0, info.st_size - stream.tell())
+    except (OSError, ValueError, AttributeError):
+        pass  # a pipe, a terminal, a stream without a descriptor: unknown
+    return None
 
 
 def _concurrency(backend: str) -> int:

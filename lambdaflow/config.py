@@ -57,7 +57,8 @@ class ExecutorConfig:
             default = (os.cpu_count() or 1) if backend == "local" else _DEFAULT_AWS_WORKERS
             max_workers = _env_number("LAMBDAFLOW_MAX_WORKERS", int, default)
         if not isinstance(max_workers, int) or max_workers < 1:
-            raise ConfigError(f"max_workers={max_workers!r} must be an integer >= 1")
+            raise ConfigError(f"max_workers must be greater than 0: an integer >= 1, not "
+                              f"{max_workers!r}")
         if timeout is None:
             timeout = _env_number("LAMBDAFLOW_TIMEOUT", float, None)
         if timeout is not None and not timeout > 0:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import itertools
+import logging
 import queue
 import sys
 import tempfile
@@ -478,6 +479,9 @@ class LambdaExecutor(Executor):
         broken = BrokenExecutor(f"the executor is broken: {exc}")
         broken.__cause__ = exc
         with self._lock:
+            if not self._broken:  # logged once, where the stdlib's executors log it
+                logging.getLogger("concurrent.futures").critical("Exception in initializer:",
+                                                                 exc_info=exc)
             self._broken = str(broken)
             queued = []
             while True:

@@ -3,10 +3,10 @@
     f.remote(a, [b])          a: top-level ref  -> resolved to its value on the worker
         │                     b: ref in a container -> passed as a ref (Ray's rule)
         ▼
-    ObjectRef ── every dependency done? ──▶ executor.submit(task, ref id, args, kwargs)
+    ObjectRef ── every dependency done? ──▶ executor._submit_into(ref, task, (id, layout, …))
         ▲        (callbacks; no thread       │  task = run_task(fn, ctx, …) on the worker:
         │         and no worker waits)       │  decode args, run, encode the result
-        └── settle: InlineValue | StoredObject | exception ◀┘
+        └── the executor settles the ref itself: pickle bytes | StoredObject | exception
 
 A failed top-level dependency fails the call with the same exception without running it; a
 cancelled one cancels it (and so on down the graph). A ref inside a container is waited for

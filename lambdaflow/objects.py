@@ -241,6 +241,17 @@ class _ReadCache:
                 self._size -= len(data)
 
 
+class _Shared:
+    """An object `lf.put` stored, shared by every ref to equal content."""
+
+    def __init__(self, url: str, digest: tuple):
+        self.url = url
+        self.digest = digest
+        self.refs = 0
+        self.uploaded = threading.Event()
+        self.failure: BaseException | None = None
+
+
 class ObjectStore:
     """This process's side of stored objects (one per process: `store()`).
 
@@ -250,10 +261,13 @@ class ObjectStore:
 
     def __init__(self, cache_bytes: int = CACHE_BYTES):
         self._cache = _ReadCache(cache_bytes)
-        self._shared: dict[str, int] = {}  # URL of a put -> live refs to it (shared by content)
+        self._shared: dict[str, _Shared] = {}  # URL of a live put -> its sharing
+        self._by_digest: dict[tuple, _Shared] = {}  # (prefix, content digest) -> the same
+        self._generation = 0
         self._lock = threading.Lock()
         self._doomed: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._deleter: threading.Thread | None = None
+        threading.Thread(target=self._delete_loop, name="lambdaflow-objects-delete",
+                         daemon=True).start()
         self.bytes_read = 0
         self.bytes_written = 0
         self.puts = 0
@@ -276,49 +290,62 @@ class ObjectStore:
         return data
 
     def put(self, value, serializer: str, prefix: str, key) -> StoredObject:
-        """Store `value` under `prefix`, named by its content: an equal object put again (the
-        same bytes) is uploaded once and shared; `release` deletes it after its last ref."""
+        """Store `value` under `prefix`, named by its content: an equal object put again while
+        a ref to the first is alive is uploaded once and shared; `release` deletes it after
+        its last ref. (Once deleted, the same content gets a new name: a delete still queued
+        must not remove a new upload.)"""
         data = wire.dumps(wire.serializer_module(serializer), value)
-        url = f"{prefix}/put-{hashlib.sha256(data).hexdigest()[:40]}"
+        digest = (prefix, hashlib.sha256(data).hexdigest()[:40])
         with self._lock:
-            uploaded = url in self._shared
-            self._shared[url] = self._shared.get(url, 0) + 1
-        if uploaded:
-            return StoredObject(url, len(data), serializer)
-        try:
-            return self.write(url, data, serializer, key)
-        except BaseException:
-            self._unshare(url)
-            raise
+            shared = self._by_digest.get(digest)
+            upload = shared is None
+            if upload:
+                self._generation += 1
+                shared = _Shared(f"{prefix}/put-{digest[1]}-{self._generation}", digest)
+                self._by_digest[digest] = self._shared[shared.url] = shared
+            shared.refs += 1
+        if upload:
+            try:
+                self.write(shared.url, data, serializer, key)
+            except BaseException as exc:  # noqa: BLE001 — re-raised below, in every putter
+                shared.failure = exc
+            shared.uploaded.set()
+        else:
+            shared.uploaded.wait()  # another thread is uploading the same bytes
+        if shared.failure is not None:
+            self._unshare(shared.url)
+            raise shared.failure
+        return StoredObject(shared.url, len(data), serializer)
 
     def release(self, url: str) -> None:
         """The ref owning `url` is gone: delete the object (for a shared put, once its last
-        ref is gone)."""
-        if self._unshare(url):
-            # Runs in whatever thread dropped the ref, perhaps mid-callback: the delete (a
-            # network call on S3) goes to a thread of our own.
-            self._doomed.put(url)
-            with self._lock:
-                if self._deleter is None:
-                    self._deleter = threading.Thread(target=self._delete_loop,
-                                                     name="lambdaflow-objects-delete",
-                                                     daemon=True)
-                    self._deleter.start()
+        ref is gone).
+
+        Called from `ObjectRef.__del__`, so in whatever thread dropped the ref — perhaps in
+        the middle of this store's own locked code, when the cyclic GC runs there. So it takes
+        no lock: `SimpleQueue.put` is reentrant, and the deleter thread (started with the
+        store) does the rest, including the network call a delete is on S3.
+        """
+        self._doomed.put(url)
 
     def forget_all(self) -> None:
         """Shutdown deletes the whole prefix; stop tracking what was under it."""
         with self._lock:
             self._shared.clear()
+            self._by_digest.clear()
 
     def _unshare(self, url: str) -> bool:
-        """One owner less; whether the object is now free to delete."""
+        """One owner less; whether the object is now free to delete (a task's result has one
+        owner, a put as many as refs to its content)."""
         with self._lock:
-            count = self._shared.get(url)
-            if count is not None:
-                if count > 1:
-                    self._shared[url] = count - 1
+            shared = self._shared.get(url)
+            if shared is not None:
+                shared.refs -= 1
+                if shared.refs > 0:
                     return False
                 del self._shared[url]
+                if self._by_digest.get(shared.digest) is shared:
+                    del self._by_digest[shared.digest]
         self._cache.discard(url)
         return True
 
@@ -330,6 +357,8 @@ class ObjectStore:
             if isinstance(url, _Marker):
                 url.event.set()
                 continue
+            if not self._unshare(url):
+                continue
             try:
                 storage.delete(url)
             except OSError:
@@ -339,9 +368,6 @@ class ObjectStore:
         """Wait until deletes handed over so far are done (tests, shutdown)."""
         done = threading.Event()
         self._doomed.put(_Marker(done))
-        with self._lock:
-            if self._deleter is None:
-                return
         done.wait(timeout)
 
 

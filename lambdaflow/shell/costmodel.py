@@ -256,7 +256,7 @@ class CostModel:
     def shuffle(self, w: Workload, width: int) -> Prediction:
         b, m = self.backend, self.machine
         share = w.size / width
-        sample = min(8 * 1024 * 1024, max(256 * 1024, w.size / 200))
+        sample = min(8 * 1024 * 1024, max(64 * 1024, w.size / 400))  # shuffle.SAMPLE_*
         probes = min(64, max(1, sample // 4096))
         sample_s = probes * b.request_latency / 8 + sample / b.coordinator_rate \
             + sample / m.sort_rate

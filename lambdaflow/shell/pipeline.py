@@ -149,7 +149,8 @@ class Pipeline:
                 storage.put(source, head if head is not None else input)
             size = _input_size(source)
             rules = plan
-            if plan == "auto":
+            if plan == "auto" or width == "auto":
+                # The cost model picks what was left open: the plan, the width, or both.
                 picked = self.choose(size=size, input=in_url, output=out_url,
                                      backend=executor.config.backend, width=width,
                                      plan=plan, max_cost=max_cost, fan_in=config.fan_in,

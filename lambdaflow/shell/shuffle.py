@@ -1,6 +1,6 @@
 """The shuffle: a range-partitioned sort whose data never passes through the coordinator.
 
-    input ──sample (≤ ~0.5 % of the bytes)──▶ sort -u FLAGS ──▶ W−1 splitters (coordinator)
+    input ──sample (~0.25 % of the bytes)──▶ sort -u FLAGS ──▶ W−1 splitters (coordinator)
     map i  (W tasks):   owned lines of range i ─▶ [stateless commands] ─▶ sort FLAGS -- SPLITTERS -
                         ─▶ one object; the splitter lines found in it cut it into W runs
     reduce k (≤ W tasks): run k of every map ─▶ sort -m FLAGS ─▶ [uniq… | head -n N] ─▶ part k
@@ -34,7 +34,6 @@ Splitter quality only moves work between reducers (skew), never bytes of the res
 from __future__ import annotations
 
 import hashlib
-from concurrent import futures
 import io
 import os
 import resource
@@ -42,22 +41,24 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from concurrent import futures
 from dataclasses import dataclass
 from typing import BinaryIO, Mapping, Sequence
 
 from lambdaflow import storage
-from lambdaflow.storage import compose
+from lambdaflow.errors import LambdaflowError
 from lambdaflow.shell import rules, statuses, worker
 from lambdaflow.shell.annotations import Flags
-from lambdaflow.shell.errors import ShellError
+from lambdaflow.shell.errors import ShellError, StageFailed
 from lambdaflow.shell.parse import Command
 from lambdaflow.shell.processes import command_env, run_chain
+from lambdaflow.storage import compose
 from lambdaflow.storage.base import COPY_CHUNK
 
 #: Bytes of the input the coordinator reads to choose splitters: 1/SAMPLE_FRACTION of it,
 #: at least SAMPLE_MIN (all of a smaller input) and at most SAMPLE_MAX.
-SAMPLE_FRACTION = 200
-SAMPLE_MIN = 256 * 1024
+SAMPLE_FRACTION = 400
+SAMPLE_MIN = 64 * 1024
 SAMPLE_MAX = 8 * 1024 * 1024
 #: Evenly spaced places the sample is read from (one ranged GET each).
 SAMPLE_PROBES = 64
@@ -416,7 +417,8 @@ def run_shuffle(executor, url: str, spec: ShuffleSpec, shipped_env: Mapping[str,
     reduces: list = []
     keep_parts = False
     try:
-        mapped = [f.result() for f in maps]
+        mapped = [_result(f, f"shuffle map {i + 1} of {len(maps)} (bytes {r.start}-{r.end} "
+                             f"of {r.url})") for i, (f, r) in enumerate(zip(maps, ranges))]
         map_cmds = _map_commands(spec, bool(splitters))
         if not all(statuses.all_clean(map_cmds, m.statuses) for m in mapped):
             return ShuffleResult((), sampled, len(splitters), False)
@@ -424,7 +426,8 @@ def run_shuffle(executor, url: str, spec: ShuffleSpec, shipped_env: Mapping[str,
                                    [(m.url, *m.runs[k]) for m in mapped], spec, shipped_env,
                                    intermediate_url(scratch_prefix, stage, "part", k))
                    for k in range(len(splitters) + 1)]
-        parts = tuple(f.result() for f in reduces)
+        parts = tuple(_result(f, f"shuffle reducer {k + 1} of {len(reduces)}")
+                      for k, f in enumerate(reduces))
         reduce_cmds = [spec.sort, *spec.after]
         clean = all(statuses.all_clean(reduce_cmds, p.statuses) for p in parts)
         keep_parts = True
@@ -438,6 +441,15 @@ def run_shuffle(executor, url: str, spec: ShuffleSpec, shipped_env: Mapping[str,
         for f in (*maps, *([] if keep_parts else reduces)):
             if not f.cancelled() and f.exception() is None:
                 storage.delete(f.result().url)
+
+
+def _result(future, what: str):
+    """The task's result; its failure (a crashed or timed-out worker, storage) becomes a
+    `StageFailed` naming the task, with the cause attached."""
+    try:
+        return future.result()
+    except (OSError, LambdaflowError) as exc:
+        raise StageFailed(f"{what} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _map_commands(spec: ShuffleSpec, split: bool) -> list[Command]:

@@ -136,7 +136,7 @@ class _FailingExecutor:
 @pytest.mark.parametrize("kind", ["map_range", "reduce_runs"])
 def test_a_failed_task_fails_the_run_and_leaves_no_intermediates(kind, tmp_path,
                                                                   shell_executor):
-    from lambdaflow.errors import LambdaflowError
+    from lambdaflow.shell import StageFailed
 
     path = tmp_path / "in"
     path.write_bytes(_duplicates())
@@ -144,7 +144,8 @@ def test_a_failed_task_fails_the_run_and_leaves_no_intermediates(kind, tmp_path,
     scratch.mkdir()
     out = tmp_path / "out"
     failing = _FailingExecutor(shell_executor, kind, 2)
-    with pytest.raises(LambdaflowError):
+    what = r"map 2 of 3 \(bytes" if kind == "map_range" else "reducer 2 of"
+    with pytest.raises(StageFailed, match=f"shuffle {what}.*WorkerCrashed"):
         Pipeline("sort | uniq -c", env=ORACLE_ENV).run(
             failing, input=str(path), output=str(out), width=3, plan="shuffle",
             scratch=str(scratch))

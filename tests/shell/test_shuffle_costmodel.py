@@ -115,3 +115,26 @@ def test_run_with_width_auto_picks_local_for_a_small_input(tmp_path, shell_execu
     assert Pipeline("sort -n", env=ORACLE_ENV).run(shell_executor, input=str(path),
                                                    output=out, width="auto") == 0
     assert out.getvalue() == b"1\n2\n3\n"
+
+
+def test_a_fixed_plan_with_width_auto_gets_its_width_from_the_model(tmp_path, shell_executor):
+    path = tmp_path / "in"
+    path.write_bytes(b"".join(b"%d\n" % (i * 37 % 101) for i in range(2000)))
+    out = io.BytesIO()
+    assert Pipeline("sort -n | uniq -c", env=ORACLE_ENV).run(
+        shell_executor, input=str(path), output=out, width="auto", plan="shuffle") == 0
+    assert out.getvalue() == bash("sort -n | uniq -c", str(path))[0]
+    picked = Pipeline("sort", env=ORACLE_ENV).choose(size=10**9, plan="shuffle",
+                                                     concurrency=2)
+    assert (picked.plan, picked.width) == ("shuffle", 2)
+
+
+def test_calibrate_measures_and_stores_this_machine(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "costmodel.json"
+    monkeypatch.setenv(costmodel.CALIBRATION_ENV, str(path))
+    assert main(["calibrate", "--size-mb", "1"]) == 0
+    assert f"stored in {path}" in capsys.readouterr().out
+    machine = costmodel.load_machine()
+    assert machine.measured.startswith("lambdaflow calibrate on ")
+    assert machine.sort_rate > 0 and set(machine.merge_rates) == {2, 8, 16, 64}
+    assert machine.rate("grep") > 0

@@ -24,6 +24,13 @@ def length(data):
 
 
 @lf.remote
+def length_and_reads(data):
+    import os
+
+    return len(data), os.getpid(), store().bytes_read
+
+
+@lf.remote
 def make(n):
     return b"z" * n
 
@@ -66,8 +73,11 @@ def test_put_of_50_mb_shared_by_20_tasks_is_uploaded_once(s3_bucket):
         ref = lf.put(data)
         again = lf.put(data)  # the same bytes: shared, not uploaded again
         assert _stored(ref).url == _stored(again).url
-        lengths = lf.get([length.remote(ref if i % 2 else again) for i in range(20)])
-        assert lengths == [50_000_000] * 20
+        seen = lf.get([length_and_reads.remote(ref if i % 2 else again) for i in range(20)])
+        assert [n for n, _, _ in seen] == [50_000_000] * 20
+        # Each worker read it once, then served it from its cache.
+        reads = {pid: read for _, pid, read in seen}
+        assert 1 <= len(reads) <= 2 and all(read == _stored(ref).size for read in reads.values())
         assert len(uploads) == 1, uploads
         assert store().bytes_read == 0, "the client never downloads what only workers read"
         assert list(storage.list(_objects_prefix())) == [_stored(ref).url]
@@ -157,5 +167,23 @@ def test_stored_objects_are_signed_and_verified():
             lf.get(made)
         with pytest.raises(SignatureMismatch):
             lf.get(length.remote(shared))  # the worker refuses it before unpickling
+    finally:
+        lf.shutdown()
+
+
+def test_put_again_after_its_object_was_freed_uploads_anew():
+    lf.init(max_workers=1, store_over=1000)
+    try:
+        first = lf.put(b"r" * 5000)
+        url = _stored(first).url
+        del first
+        gc.collect()
+        again = lf.put(b"r" * 5000)  # the first's release may still be queued
+        store().drain()
+        # Either it still shared the first object (not deleted then), or it got a new name
+        # and the first is gone: never a live ref to a deleted object.
+        assert storage.exists(_stored(again).url)
+        assert _stored(again).url == url or not storage.exists(url)
+        assert lf.get(length.remote(again)) == 5000
     finally:
         lf.shutdown()
