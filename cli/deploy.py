@@ -120,6 +120,11 @@ def _add_function_options(parser: argparse.ArgumentParser, command: str) -> None
                              "--pip-arg=--no-index --pip-arg=--find-links=DIR (repeatable)")
     parser.add_argument("--code-url", metavar="s3://BUCKET/PREFIX",
                         help="where to upload a zip over Lambda's 50 MB direct upload limit")
+    if command == "create":
+        parser.add_argument("--tools", action=_ExtendSplit, metavar="PROG[,PROG…]",
+                            help="ship these programs of this machine (and the libraries "
+                                 "they link) in a layer, for commands Lambda's runtime lacks "
+                                 "(e.g. --tools rev,xargs); added to --layers")
     if command == "update":
         parser.add_argument("--rebuild", action="store_true",
                             help="rebuild the zip from its recorded PATHS and requirements even "
@@ -154,9 +159,26 @@ def _describe(config: dict) -> str:
 
 
 def run_create(args: argparse.Namespace) -> int:
-    from lambdaflow.deploy import functions
+    import dataclasses
 
-    config = functions.create(_spec(args), code_url=args.code_url)
+    from lambdaflow import lambda_limits
+    from lambdaflow.deploy import functions, tools
+    from lambdaflow.errors import ConfigError
+
+    spec = _spec(args)
+    if args.tools:
+        # Everything is checked (the options, the programs) before the layer is published.
+        if len(spec.layers or ()) + 1 > lambda_limits.MAX_LAYERS:
+            raise ConfigError(f"--tools adds a layer to the {len(spec.layers or ())} of --layers; "
+                              f"Lambda allows at most {lambda_limits.MAX_LAYERS}")
+        layer = tools.build_layer(args.tools)
+        spec = spec.with_defaults()
+        arn = tools.publish(layer, runtime=spec.runtime, arch=spec.arch,
+                            client=functions.lambda_client())
+        print(f"published layer {arn}: {', '.join(layer.tools)} and "
+              f"{len(layer.libraries)} libraries (built against glibc {layer.glibc})")
+        spec = dataclasses.replace(spec, layers=(*(spec.layers or ()), arn))
+    config = functions.create(spec, code_url=args.code_url)
     print(f"created {config['FunctionName']} ({_describe(config)}; "
           f"{config['CodeSize'] / 1e6:.2f} MB zip, role {config['Role']})")
     print(f"use it with LambdaExecutor(function={config['FunctionName']!r})")

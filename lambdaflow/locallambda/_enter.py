@@ -111,6 +111,23 @@ def child(cfg):
         os._exit(127)
 
 
+def clean_up(cfg):
+    """With the endpoint gone, nobody else will remove this sandbox's cgroups and files."""
+    import shutil
+    import time
+
+    for procs in cfg["cgroups"]:
+        for _ in range(100):  # the kernel frees the sandbox's other tasks asynchronously
+            try:
+                os.rmdir(os.path.dirname(procs))
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.01)
+    shutil.rmtree(os.path.dirname(cfg["root"]), ignore_errors=True)
+
+
 def main():
     with open(sys.argv[1]) as f:
         cfg = json.load(f)
@@ -135,9 +152,12 @@ def main():
             pass
     pidfd = os.pidfd_open(pid)
     ready, _, _ = select.select([pidfd, cfg["death_fd"]], [], [])
-    if cfg["death_fd"] in ready and pidfd not in ready:
+    orphaned = cfg["death_fd"] in ready and pidfd not in ready
+    if orphaned:
         os.kill(pid, signal.SIGKILL)  # the endpoint died: so does its sandbox
     _, status = os.waitpid(pid, 0)
+    if orphaned:
+        clean_up(cfg)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         signal.signal(sig, signal.SIG_DFL)

@@ -231,6 +231,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._json(200, service.get_concurrency(ref))
             case (_, ["2017-03-31", "tags"], 3, _):
                 self._tags(method, seg[2], query, body)
+            case ("POST", ["2018-10-31", "layers"], 4, "versions"):
+                self._json(201, service.publish_layer(seg[2], self._parse(body)))
+            case ("GET", ["2018-10-31", "layers"], 5, "versions"):
+                self._json(200, service.get_layer(seg[2], seg[4]))
+            case ("DELETE", ["2018-10-31", "layers"], 5, "versions"):
+                service.delete_layer(seg[2], seg[4])
+                self._json(204, None)
             case ("GET", ["2016-08-19", "account-settings"], 2, _):
                 self._json(200, service.account_settings())
             case ("GET", ["_local", "functions"], 4, "logs"):
@@ -264,9 +271,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         token = query.get("token", [""])[0]
         if not self.server.service.code_token_valid(filename, token):
             raise ApiError(403, "AccessDenied", "the code URL's token is missing or wrong")
-        for function in self.server.service.store.all():
-            if function.code.zip_path.name == filename:
-                self._send(200, function.code.zip_path.read_bytes(),
-                           content_type="application/zip")
-                return
+        path = self.server.service.store.code_file(filename)
+        if path is not None:
+            self._send(200, path.read_bytes(), content_type="application/zip")
+            return
         raise ApiError(404, "ResourceNotFoundException", f"no stored code {filename}")

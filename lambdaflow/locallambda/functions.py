@@ -208,7 +208,7 @@ def validate_config(body: dict, current: dict | None) -> dict:
         if not isinstance(layers, list) or len(layers) > 5 or not all(
                 isinstance(arn, str) and arn.startswith("arn:") for arn in layers):
             raise invalid("Layers must be a list of at most 5 layer version ARNs")
-        # Recorded and echoed; local-lambda cannot fetch layer contents.
+        # Each must name a published layer version: checked by the service.
         config["Layers"] = [{"Arn": arn, "CodeSize": 0} for arn in layers]
     if "Architectures" in body:
         config["Architectures"] = validate_architectures(body["Architectures"])
@@ -257,6 +257,8 @@ class FunctionStore:
         self._code_dir = workdir / "code"
         self._code_dir.mkdir(parents=True, exist_ok=True)
         self._functions: dict[str, Function] = {}
+        self._layers: dict[str, dict[int, Layer]] = {}
+        self._layer_counts: dict[str, int] = {}   # versions are never reused, as on Lambda
         self._lock = threading.Lock()
         self._unpack_lock = threading.Lock()
 
@@ -279,6 +281,13 @@ class FunctionStore:
         return Code(sha256=base64.b64encode(digest.digest()).decode(), size=len(data),
                     zip_path=zip_path, root=root)
 
+    def code_file(self, filename: str) -> Path | None:
+        """A stored zip (a function's or a layer's) by its file name, if it is one."""
+        if not re.fullmatch(r"[0-9a-f]{64}\.zip", filename):
+            return None
+        path = self._code_dir / filename
+        return path if path.is_file() else None
+
     def _unpack(self, data: bytes, zip_path: Path, root: Path) -> None:
         staging = root.with_name(root.name + ".tmp")
         zip_path.write_bytes(data)
@@ -288,8 +297,7 @@ class FunctionStore:
                 if unzipped > MAX_UNZIPPED:
                     raise invalid(f"Unzipped size must be smaller than {MAX_UNZIPPED} bytes "
                                   f"(this zip unpacks to {unzipped})")
-                # extractall drops absolute paths and '..' components: no writes outside.
-                archive.extractall(staging)
+                extract(archive, staging)
         except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
             zip_path.unlink(missing_ok=True)
             raise invalid(f"Could not unzip uploaded file. Please check your file, then try "
@@ -336,12 +344,51 @@ class FunctionStore:
         """Free `code`'s zip and unpacked tree once no function uses it (a sandbox still
         running it keeps its own bind mount of the tree)."""
         with self._lock:
-            used = any(f.code.root == code.root for f in self._functions.values())
+            used = any(f.code.root == code.root for f in self._functions.values()) or any(
+                layer.code.root == code.root
+                for versions in self._layers.values() for layer in versions.values())
         if used:
             return
         with self._unpack_lock:
             shutil.rmtree(code.root, ignore_errors=True)
             code.zip_path.unlink(missing_ok=True)
+
+    # -- layers -----------------------------------------------------------------------------
+
+    def publish_layer(self, name: str, code: Code, description: str,
+                      runtimes: tuple[str, ...]) -> Layer:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        with self._lock:
+            version = self._layer_counts.get(name, 0) + 1
+            self._layer_counts[name] = version
+            layer = Layer(name, version, code, description, runtimes,
+                          now.strftime("%Y-%m-%dT%H:%M:%S.000+0000"))
+            self._layers.setdefault(name, {})[version] = layer
+        return layer
+
+    def layer(self, name: str, version: int) -> Layer:
+        with self._lock:
+            layer = self._layers.get(name, {}).get(version)
+        if layer is None:
+            raise not_found("Layer version",
+                            f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:layer:{name}:{version}")
+        return layer
+
+    def layer_by_arn(self, arn: str) -> Layer:
+        region, account, name, version = parse_layer_arn(arn)
+        with self._lock:
+            layer = self._layers.get(name, {}).get(version)
+        if layer is None or (region, account) != (self.region, ACCOUNT_ID):
+            raise invalid(f"Layer version {arn} does not exist.")
+        return layer
+
+    def all_layers(self) -> list[Layer]:
+        with self._lock:
+            return [layer for versions in self._layers.values() for layer in versions.values()]
+
+    def delete_layer(self, name: str, version: int) -> Layer | None:
+        with self._lock:
+            return self._layers.get(name, {}).pop(version, None)
 
     def is_current(self, function: Function) -> bool:
         """Whether `function` is still defined (not deleted, nor deleted and re-created)."""
@@ -360,6 +407,55 @@ class FunctionStore:
                            f"1 validation error detected: Value '{arn}' at 'resource' "
                            f"failed to satisfy constraint: Member must be a function ARN")
         return self.get(match.group(1))
+
+
+def extract(archive: zipfile.ZipFile, dest: Path) -> None:
+    """Unpack `archive` into `dest` keeping each file's Unix permission bits, as Lambda does
+    (a layer's ``bin/`` tools must stay executable). extractall drops absolute paths and '..'
+    components, so nothing is written outside `dest`."""
+    archive.extractall(dest)
+    for info in archive.infolist():
+        mode = (info.external_attr >> 16) & 0o777
+        if mode and not info.is_dir():
+            target = dest / info.filename
+            if target.is_file() and not target.is_symlink():
+                target.chmod(mode | 0o444)  # readable by the sandbox user, as Lambda makes it
+
+
+@dataclass
+class Layer:
+    """One published layer version."""
+
+    name: str
+    version: int
+    code: Code
+    description: str = ""
+    runtimes: tuple[str, ...] = ()
+    created: str = ""
+
+    def arn(self, region: str) -> str:
+        return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:layer:{self.name}:{self.version}"
+
+    def document(self, region: str, location: str) -> dict:
+        return {"LayerArn": self.arn(region).rsplit(":", 1)[0],
+                "LayerVersionArn": self.arn(region), "Version": self.version,
+                "Description": self.description, "CreatedDate": self.created,
+                "CompatibleRuntimes": list(self.runtimes),
+                "Content": {"Location": location, "CodeSha256": self.code.sha256,
+                            "CodeSize": self.code.size}}
+
+
+_LAYER_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:([a-z0-9-]+):(\d{12}):layer:"
+                        r"([A-Za-z0-9_-]{1,140}):(\d+)$")
+
+
+def parse_layer_arn(arn: str) -> tuple[str, str, str, int]:
+    """(region, account, name, version) of a layer version ARN."""
+    match = _LAYER_ARN.match(arn) if isinstance(arn, str) else None
+    if not match:
+        raise invalid(f"{arn!r} is not a layer version ARN "
+                      f"(arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)")
+    return match.group(1), match.group(2), match.group(3), int(match.group(4))
 
 
 def decode_zip(value: object) -> bytes:

@@ -14,6 +14,28 @@ from lambdaflow.locallambda.isolation import Support
 
 log = logging.getLogger(__name__)
 
+WORKDIR_PREFIX = "lambdaflow-local-lambda-"
+
+
+def _sweep_abandoned_workdirs() -> None:
+    """Remove the working directories of endpoints that were killed (their owner is gone):
+    a killed endpoint cannot clean up after itself, and unpacked code adds up."""
+    for directory in Path(tempfile.gettempdir()).glob(WORKDIR_PREFIX + "*"):
+        try:
+            owner = int((directory / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue  # not ours to judge: no owner recorded
+        try:
+            os.kill(owner, 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # alive, someone else's
+        log.info("local-lambda: removing %s, left by a killed endpoint (pid %d)",
+                 directory, owner)
+        shutil.rmtree(directory, ignore_errors=True)
+
 
 class LocalLambda:
     """A Lambda-compatible endpoint serving on ``http://host:port`` in background threads.
@@ -82,7 +104,9 @@ class LocalLambda:
         if missing:
             log.warning("local-lambda: sandboxes run WITHOUT %s (%s)", "; ".join(missing),
                         support.reason or "cgroups v1 memory/cpu/pids not writable")
-        self._workdir = Path(tempfile.mkdtemp(prefix="lambdaflow-local-lambda-"))
+        _sweep_abandoned_workdirs()
+        self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+        (self._workdir / "owner.pid").write_text(str(os.getpid()))
         service = LambdaService(workdir=self._workdir, region=self.region, runtime_dir=runtime,
                                 keyring=keyring, support=support, account_concurrency=self.concurrency)
         try:

@@ -28,11 +28,13 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import threading
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +42,7 @@ from lambdaflow.lambda_limits import EVENT_PAYLOAD, MAX_UNZIPPED, MAX_ZIPPED, SY
 from lambdaflow.locallambda.apierror import ApiError, invalid
 from lambdaflow.locallambda.auth import Keyring
 from lambdaflow.locallambda.functions import (
-    Function, FunctionStore, decode_zip, parse_name,
+    Function, FunctionStore, decode_zip, extract, parse_name,
     validate_architectures, validate_config)
 from lambdaflow.locallambda import rootfs
 from lambdaflow.locallambda.isolation import Support
@@ -101,6 +103,7 @@ class LambdaService:
         name, _ = parse_name(_required(body, "FunctionName"))
         config = validate_config(body, None)
         _check_runtime_here(config["Runtime"])
+        self._resolve_layers(config)
         code = self.store.store_code(self._code_bytes(_required(body, "Code")))
         tags = body.get("Tags") or {}
         _check_tags(tags)
@@ -130,6 +133,7 @@ class LambdaService:
         _check_revision(function, body)
         config = validate_config(body, function.config)
         _check_runtime_here(config["Runtime"])
+        self._resolve_layers(config)
         function.config = config
         function.touch(settling="update")
         self._retire_idle(function.name)
@@ -236,6 +240,55 @@ class LambdaService:
                              "UnreservedConcurrentExecutions": self.account_concurrency - reserved},
             "AccountUsage": {"TotalCodeSize": total, "FunctionCount": len(functions)},
         }
+
+    # -- layers -----------------------------------------------------------------------------
+
+    def publish_layer(self, name: str, body: dict) -> dict:
+        if not re.match(r"^[A-Za-z0-9_-]{1,140}$", name):
+            raise invalid(f"LayerName {name!r} must be 1-140 letters, digits, - or _")
+        code = self.store.store_code(self._code_bytes(_required(body, "Content")))
+        runtimes = body.get("CompatibleRuntimes") or []
+        layer = self.store.publish_layer(name, code, str(body.get("Description") or ""),
+                                         tuple(runtimes))
+        return layer.document(self.region, self._code_location(code))
+
+    def get_layer(self, name: str, version: str) -> dict:
+        layer = self.store.layer(name, _layer_version(version))
+        return layer.document(self.region, self._code_location(layer.code))
+
+    def delete_layer(self, name: str, version: str) -> None:
+        layer = self.store.delete_layer(name, _layer_version(version))
+        if layer is not None:
+            self.store.release(layer.code)
+
+    def _resolve_layers(self, config: dict) -> None:
+        """Every layer a function names must exist (checked at create/update, as Lambda)."""
+        for entry in config.get("Layers") or []:
+            layer = self.store.layer_by_arn(entry["Arn"])
+            entry["CodeSize"] = layer.code.size
+
+    def _opt(self, function: Function) -> Path | None:
+        """The function's layers unpacked in order into one directory: its /opt."""
+        arns = [entry["Arn"] for entry in function.config.get("Layers") or []]
+        if not arns:
+            return None
+        layers = [self.store.layer_by_arn(arn) for arn in arns]
+        key = hashlib.sha256("\n".join(l.code.sha256 for l in layers).encode()).hexdigest()
+        target = self._workdir / "opt" / key[:24]
+        with self._roots_lock:
+            if not target.is_dir():
+                staging = target.with_name(target.name + ".tmp")
+                shutil.rmtree(staging, ignore_errors=True)
+                staging.mkdir(parents=True)
+                for layer in layers:  # later layers overwrite earlier ones, as on Lambda
+                    with zipfile.ZipFile(layer.code.zip_path) as archive:
+                        extract(archive, staging)
+                staging.rename(target)
+        return target
+
+    def _code_location(self, code) -> str:
+        name = code.zip_path.name
+        return f"{self.base_url}/_local/code/{name}?token={self._code_token(name)}"
 
     def _code_bytes(self, code: dict) -> bytes:
         if not isinstance(code, dict):
@@ -388,7 +441,8 @@ class LambdaService:
         if sandbox is not None:
             return sandbox
         limits = Limits(memory_mb=function.memory_mb,
-                        tmp_mb=function.config["EphemeralStorage"]["Size"])
+                        tmp_mb=function.config["EphemeralStorage"]["Size"],
+                        layers=self._opt(function))
         credentials = self.keyring.issue(function.config["Role"])
         env = self._sandbox_env(function)
         env.update(AWS_ACCESS_KEY_ID=credentials.access_key,
@@ -529,12 +583,15 @@ class LambdaService:
         return kept[-lines:] if lines > 0 else []
 
     def reset(self) -> None:
-        """Delete every function (and stop its sandboxes); for isolation between tests."""
+        """Delete every function (and stop its sandboxes) and every layer; for isolation
+        between tests."""
         for function in self.store.all():
             try:
                 self.delete_function(function.name)
             except ApiError:
                 pass  # deleted concurrently
+        for layer in self.store.all_layers():
+            self.delete_layer(layer.name, str(layer.version))
         self._logs.clear()
 
     def close(self) -> None:
@@ -553,6 +610,12 @@ def _required(body: dict, key: str):
     if key not in body or body[key] in (None, ""):
         raise invalid(f"{key} is required")
     return body[key]
+
+
+def _layer_version(text: str) -> int:
+    if not text.isdigit():
+        raise invalid(f"VersionNumber must be a positive integer, got {text!r}")
+    return int(text)
 
 
 def _decode_client_context(value: str | None) -> str | None:

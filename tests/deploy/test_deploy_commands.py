@@ -364,14 +364,25 @@ def test_layers_written_space_separated_are_explained(no_aws, capsys):
 def test_layers_and_paths_in_either_order(local_platform, capsys, tmp_path, layers_first):
     mine = tmp_path / "layered_mod.py"
     mine.write_text("OK = True\n")
-    layers = ["--layers", "arn:aws:lambda:us-east-1:123456789012:layer:numpy:3",
-              "--layers", "arn:aws:lambda:us-east-1:123456789012:layer:pandas:7"]
+    # Layers must exist (local-lambda, like Lambda, refuses a function naming a missing one).
+    client = local_platform.lambda_client()
+    published = [client.publish_layer_version(
+        LayerName=name, Content={"ZipFile": _one_file_zip("python/x.py", "")})["LayerVersionArn"]
+        for name in ("numpy", "pandas")]
+    layers = ["--layers", published[0], "--layers", published[1]]
     args = [*layers, str(mine)] if layers_first else [str(mine), *layers]
     name = local_platform.deploy(*args)
     config = local_platform.lambda_client().get_function_configuration(FunctionName=name)
     assert [layer["Arn"].rsplit(":", 2)[1] for layer in config["Layers"]] == ["numpy", "pandas"]
     with LambdaExecutor(function=name, max_workers=1) as ex:
         assert ex.submit(lambda: __import__("layered_mod").OK).result() is True
+
+
+def _one_file_zip(name: str, text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, text)
+    return buffer.getvalue()
 
 
 def test_list_shows_only_lambdaflow_functions(local_platform, capsys):

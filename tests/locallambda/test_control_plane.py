@@ -27,16 +27,18 @@ HERE = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 def test_create_reports_lambda_fields(lam, local_lambda_clean):
     code = make_zip({"handler.py": ECHO})
+    layer = lam.publish_layer_version(LayerName="x", Content={"ZipFile": make_zip({"a": "b"})})
     config = lam.create_function(FunctionName="echo", Runtime=HERE, Role=ROLE,
                                  Handler="handler.handler", Code={"ZipFile": code},
-                                 MemorySize=256, Timeout=30, Layers=[
-                                     "arn:aws:lambda:us-east-1:123456789012:layer:x:1"])
+                                 MemorySize=256, Timeout=30,
+                                 Layers=[layer["LayerVersionArn"]])
     assert config["CodeSha256"] == base64.b64encode(hashlib.sha256(code).digest()).decode()
     assert config["CodeSize"] == len(code)
     assert config["FunctionArn"] == "arn:aws:lambda:us-east-1:123456789012:function:echo"
     assert (config["State"], config["LastUpdateStatus"]) == ("Pending", "Successful")
     assert (config["MemorySize"], config["Timeout"], config["Runtime"]) == (256, 30, HERE)
-    assert config["Layers"][0]["Arn"].endswith(":layer:x:1")
+    assert config["Layers"][0]["Arn"] == layer["LayerVersionArn"]
+    assert layer["LayerVersionArn"].endswith(":layer:x:1")
     got = lam.get_function(FunctionName="echo")
     assert got["Configuration"]["CodeSha256"] == config["CodeSha256"]
     assert got["Code"]["RepositoryType"] == "S3"

@@ -176,3 +176,65 @@ def test_sandboxes_die_with_a_killed_server(tmp_path):
             server.kill()
             server.wait()
         gate.listener.close()
+
+
+def test_layers_unpack_in_order_at_opt_with_their_modes(lam, create):
+    """Lambda: layers are extracted to /opt in order (later ones win), /opt/bin is on PATH,
+    /opt/python on sys.path, file modes are kept; a function naming a layer that does not
+    exist is refused."""
+    import io
+    import zipfile
+
+    def layer_zip(files: dict[str, tuple[str, int]]) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name, (text, mode) in files.items():
+                info = zipfile.ZipInfo(name)
+                info.external_attr = mode << 16
+                archive.writestr(info, text)
+        return buffer.getvalue()
+
+    first = lam.publish_layer_version(LayerName="tools", Content={"ZipFile": layer_zip({
+        "bin/hello": ("#!/bin/sh\necho hello from layer one\n", 0o755),
+        "python/layermod.py": ("WHO = 'one'\n", 0o644)})})
+    second = lam.publish_layer_version(LayerName="more", Content={"ZipFile": layer_zip({
+        "python/layermod.py": ("WHO = 'two'\n", 0o644)})})
+    assert (first["Version"], second["Version"]) == (1, 1)
+    name = create("""
+        import subprocess, layermod
+        def handler(event, context):
+            out = subprocess.run(["hello"], capture_output=True, text=True).stdout
+            return [out, layermod.WHO]
+        """, Layers=[first["LayerVersionArn"], second["LayerVersionArn"]])
+    assert _payload(lam, name) == ["hello from layer one\n", "two"]
+    missing = first["LayerVersionArn"][:-1] + "9"
+    with pytest.raises(ClientError) as exc:
+        lam.update_function_configuration(FunctionName=name, Layers=[missing])
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+def _payload(lam, name):
+    answer = lam.invoke(FunctionName=name, Payload=b"{}")
+    payload = json.loads(answer["Payload"].read())
+    assert answer.get("FunctionError") is None, payload
+    return payload
+
+
+def test_a_killed_servers_files_are_swept_by_the_next(tmp_path, monkeypatch):
+    """A SIGKILLed endpoint leaves its working directory; the next one to start removes it."""
+    import tempfile
+
+    from lambdaflow.locallambda import LocalLambda
+    from lambdaflow.locallambda.server import WORKDIR_PREFIX
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = tmp_path / f"{WORKDIR_PREFIX}dead"
+    (left / "code").mkdir(parents=True)
+    (left / "owner.pid").write_text(str(dead.pid))
+    alive = tmp_path / f"{WORKDIR_PREFIX}alive"
+    alive.mkdir()
+    (alive / "owner.pid").write_text(str(os.getpid()))
+    with LocalLambda(credentials=("testing", "testing")):
+        assert not left.exists() and alive.exists()
