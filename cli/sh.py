@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import signal
 import stat
 import sys
 
@@ -74,10 +73,6 @@ def _width(text: str):
 
 def run(args) -> int:
     from lambdaflow.shell.errors import ShellError, StageFailed
-
-    # A terminated run unwinds like an interrupted one, so its scratch data and a partial
-    # s3:// upload are removed on the way out; 143 is bash's status for SIGTERM.
-    signal.signal(signal.SIGTERM, _terminated)
 
     plan = args.plan or ("auto" if args.width == "auto" else "merge")
     backend = args.backend or ("aws" if args.function else "local")
@@ -217,7 +212,3 @@ def _concurrency(backend: str) -> int:
         except ValueError:
             pass  # the executor refuses it with a message when it starts
     return (os.cpu_count() or 1) if backend == "local" else 64
-
-
-def _terminated(signum, frame):
-    raise SystemExit(128 + signum)

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -167,36 +166,3 @@ def test_a_command_missing_on_the_workers_is_refused_before_output(tmp_path, she
         Pipeline("onlyhere | wc -l", env=env, annotation_path=[str(tmp_path / "ann")]).run(
             shell_executor, input=str(path), output=out, width=3)
     assert out.getvalue() == b""
-
-
-def test_a_terminated_run_leaves_no_scratch(tmp_path):
-    script = tmp_path / "bin" / "slow"
-    script.parent.mkdir()
-    script.write_text("#!/bin/sh\nexec sleep 60\n")
-    script.chmod(0o755)
-    (tmp_path / "ann").mkdir()
-    (tmp_path / "ann" / "slow.json").write_text(json.dumps({
-        "command": "slow", "cases": [{"predicate": "default", "class": "stateless"}]}))
-    path = tmp_path / "in"
-    path.write_bytes(DATA[:20000])
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    env = {**ORACLE_ENV, "LAMBDAFLOW_SHELL_ANNOTATIONS": str(tmp_path / "ann")}
-    sh = subprocess.Popen([sys.executable, "-m", "cli.main", "sh", "--width", "2", "-i",
-                           str(path), "--scratch", str(scratch), f"{script} | wc -l"],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        for _ in range(600):  # bounded: until the run's scratch directory exists
-            if list(scratch.iterdir()) or sh.poll() is not None:
-                break
-            time.sleep(0.05)
-        assert list(scratch.iterdir()), sh.stderr.read() if sh.poll() is not None else ""
-        sh.terminate()
-        assert sh.wait(timeout=60) == 143
-    finally:
-        if sh.poll() is None:
-            sh.kill()
-            sh.wait()
-        sh.stdout.close()
-        sh.stderr.close()
-    assert list(scratch.iterdir()) == []
