@@ -9,10 +9,15 @@ tracks the classes it shipped by value and maps them back when results return.
 
 from __future__ import annotations
 
+import inspect
+import io
 import os
+import pickle
 import site
 import sys
 import sysconfig
+import types
+from collections import ChainMap
 
 import cloudpickle
 
@@ -48,3 +53,46 @@ def _installed_roots() -> list[str]:
         roots.add(site.getusersitepackages())
     roots.update(p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages"))
     return [os.path.realpath(r) for r in roots]
+
+
+def source_files(fn) -> dict[str, dict[int, str]]:
+    """{file name: {line number: line}} of the functions shipped by value (from `__main__` or
+    the user's own modules) that the callable `fn` is or wraps, for the worker's `linecache`:
+    there the file may not exist (on Lambda), so remote tracebacks would show no source lines.
+    Only each function's own lines: the text travels in every task's event."""
+    files: dict[str, dict[int, str]] = {}
+    targets = [fn, getattr(fn, "func", None), *getattr(fn, "args", ())[:1]]  # partial(run, f)
+    for target in targets:
+        name = getattr(target, "__module__", None)
+        if not isinstance(target, types.FunctionType) or not (
+                name == "__main__" or _decided.get(name)):
+            continue
+        filename = target.__code__.co_filename
+        try:
+            lines, first = inspect.getsourcelines(target)
+        except (OSError, TypeError):
+            continue  # no source to be had (typed at a prompt, or the file is gone)
+        numbered = files.setdefault(filename, {})
+        numbered.update(enumerate(lines, start=max(first, 1)))
+    return files
+
+
+def _code_reduce_keeping_filename(code: types.CodeType):
+    # cloudpickle writes "<dynamic-code>" as every by-value function's file name (for
+    # deterministic payloads); keep the real one, so the worker's traceback can name the file
+    # and find its lines in the sources shipped alongside (`source_files`).
+    constructor, args = cloudpickle.cloudpickle._code_reduce(code)
+    args = tuple(code.co_filename if arg == "<dynamic-code>" else arg for arg in args)
+    return constructor, args
+
+
+class _FilenamePickler(cloudpickle.Pickler):
+    dispatch_table = ChainMap({types.CodeType: _code_reduce_keeping_filename},
+                              cloudpickle.Pickler.dispatch_table)
+
+
+def dumps_keeping_filenames(obj) -> bytes:
+    """cloudpickle.dumps, except that functions shipped by value keep their code's file name."""
+    buffer = io.BytesIO()
+    _FilenamePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()

@@ -407,7 +407,12 @@ class LambdaExecutor(Executor):
             if self.config.serializer == "cloudpickle":
                 _shipping.register_user_modules(initializer)
             shipped = tasks.Initialized(self.job_id, initializer, initargs, fn)
-        data = wire.b64encode(self._serializer.dumps(shipped))
+        sources = _shipping.source_files(fn) if self.config.serializer == "cloudpickle" else {}
+        if sources:  # code shipped by value: its tracebacks need its file names and lines
+            data = wire.b64encode(_shipping.dumps_keeping_filenames(
+                tasks.WithSources(shipped, sources)))
+        else:
+            data = wire.b64encode(self._serializer.dumps(shipped))
         if cacheable:
             self._fn_cache[fn] = data
         return data

@@ -3,8 +3,9 @@
 Pieces come from the local backend's workers as tasks write them (`LocalBackend(on_output=…)`);
 several tasks print at once, so bytes are gathered per (task, stream) until a newline ends the
 line, and only whole lines are written: two tasks' lines never mix. A task's unterminated last
-line is printed when its response arrives (`end`). An unfinished line is held up to `MAX_LINE`
-bytes, then printed in pieces of that size rather than held without bound.
+line is printed when its response arrives (`end`). A line longer than `MAX_LINE` bytes is
+printed in pieces of that size, cut at the same places however the bytes arrived, so an
+unfinished line is never held without bound.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ class TaskEcho:
             key = (task_id, stream)
             lines = (self._partial.pop(key, b"") + data).split(b"\n")
             tail = lines.pop()
-            while len(tail) > MAX_LINE:
-                lines.append(tail[:MAX_LINE])
+            pieces = [piece for line in lines for piece in _pieces(line)]
+            while len(tail) > MAX_LINE:  # more than a piece: the first piece is settled
+                pieces.append(tail[:MAX_LINE])
                 tail = tail[MAX_LINE:]
             if tail:
                 self._partial[key] = tail
-            if lines:
-                self._emit(stream, task_id, lines)
+            if pieces:
+                self._emit(stream, task_id, pieces)
 
     def end(self, task_id: str) -> None:
         """The task answered: print its unterminated last lines, if any."""
@@ -53,3 +55,10 @@ class TaskEcho:
         with self.around():
             target.write(text)
             target.flush()
+
+
+def _pieces(line: bytes) -> list[bytes]:
+    """A whole line cut into MAX_LINE pieces from its start (an empty line stays one line)."""
+    if len(line) <= MAX_LINE:
+        return [line]
+    return [line[i:i + MAX_LINE] for i in range(0, len(line), MAX_LINE)]

@@ -77,44 +77,47 @@ class Timeline:
         self.arch = arch
         self.estimate_memory_mb = estimate_memory_mb or DEFAULT_ESTIMATE_MEMORY_MB
         self._lock = threading.Lock()
-        self._records: list[TaskRecord] = []
+        # Plain tuples in TaskRecord's field order: building the frozen dataclass costs more
+        # than the rest of a trivial task's bookkeeping, so records are made when asked for.
+        self._rows: list[tuple] = []
         self._gb_seconds = 0.0
         self._requests = 0
         self._estimated = 0
 
-    def add(self, stats, *, failed: bool, reused: bool = False, backup: int = 0) -> TaskRecord:
+    def add(self, stats, *, failed: bool, reused: bool = False, backup: int = 0) -> None:
         """Record one settled task from its `TaskStats`."""
         extra = stats.extra
         backup = backup or extra.get("backups", 0)
-        record = TaskRecord(
-            stats.task_id, stats.submitted, stats.started, stats.finished, stats.completed,
-            stats.worker, stats.cold, stats.attempts, stats.task_bytes, stats.result_bytes,
-            extra.get("billed_ms"), extra.get("memory_mb"), failed, reused, backup)
-        gb_seconds, estimated = self._gb_seconds_of(record)
+        billed_ms, memory_mb = extra.get("billed_ms"), extra.get("memory_mb")
+        row = (stats.task_id, stats.submitted, stats.started, stats.finished, stats.completed,
+               stats.worker, stats.cold, stats.attempts, stats.task_bytes, stats.result_bytes,
+               billed_ms, memory_mb, failed, reused, backup)
+        estimated = False
+        if reused:
+            gb_seconds = 0.0
+        elif billed_ms is not None and memory_mb is not None:
+            gb_seconds = pricing.gb_seconds(billed_ms, memory_mb)
+        elif stats.started is None or stats.finished is None:
+            gb_seconds, estimated = 0.0, True
+        else:
+            estimated = True
+            gb_seconds = pricing.gb_seconds(
+                math.ceil(max(0.0, stats.finished - stats.started) * 1000),
+                self.estimate_memory_mb)
         with self._lock:
-            self._records.append(record)
+            self._rows.append(row)
             if not reused:
                 # Every attempt was an invocation; the ones that failed were billed too, but
                 # only the last one's figures came back.
-                self._requests += max(1, record.attempts) + backup
+                self._requests += max(1, stats.attempts) + backup
                 self._gb_seconds += gb_seconds
                 self._estimated += estimated
-        return record
-
-    def _gb_seconds_of(self, record: TaskRecord) -> tuple[float, bool]:
-        if record.reused:
-            return 0.0, False
-        if record.billed_ms is not None and record.memory_mb is not None:
-            return pricing.gb_seconds(record.billed_ms, record.memory_mb), False
-        if record.started is None or record.finished is None:
-            return 0.0, True
-        billed_ms = math.ceil(max(0.0, record.finished - record.started) * 1000)
-        return pricing.gb_seconds(billed_ms, self.estimate_memory_mb), True
 
     def records(self) -> list[TaskRecord]:
         """The records so far, in submission order."""
         with self._lock:
-            records = list(self._records)
+            rows = list(self._rows)
+        records = [TaskRecord(*row) for row in rows]
         records.sort(key=lambda r: (r.submitted, _task_number(r.task_id)))
         return records
 

@@ -19,7 +19,7 @@ class Initialized:
     def __init__(self, key: str, initializer, initargs: tuple, fn):
         self.key, self.initializer, self.initargs, self.fn = key, initializer, initargs, fn
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         if self.key not in _initialized:
             try:
                 self.initializer(*self.initargs)
@@ -29,4 +29,27 @@ class Initialized:
                 raise InitializerFailed(f"the initializer {self.initializer!r} raised "
                                         f"{type(exc).__name__}: {exc}") from exc
             _initialized.add(self.key)
+        return self.fn(*args, **kwargs)
+
+
+class WithSources:
+    """`fn`, whose by-value modules' sources are put in this worker's `linecache` before its
+    first call, so a traceback through them shows their lines (the files may not exist here)."""
+
+    def __init__(self, fn, sources: dict[str, dict[int, str]]):
+        self.fn, self.sources = fn, sources  # {file name: {line number: line}}
+
+    def __call__(self, /, *args, **kwargs):
+        if self.sources is not None:
+            import linecache
+
+            for filename, numbered in self.sources.items():
+                known = linecache.cache.get(filename)
+                lines = list(known[2]) if known and known[1] is None else []
+                lines += ["\n"] * (max(numbered) - len(lines))
+                for number, line in numbered.items():
+                    lines[number - 1] = line
+                # mtime None: linecache.checkcache keeps the entry instead of re-reading a file
+                linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
+            self.sources = None
         return self.fn(*args, **kwargs)

@@ -60,6 +60,12 @@ def scratch_space(base: str | None, resume_name: str | None = None) -> Iterator[
         base = tempdir
     name = resume_name or f"run-{uuid.uuid4().hex[:12]}"
     scratch = Scratch(f"{base.rstrip('/')}/{name}/")
+    if tempdir is None and is_local(scratch.prefix):
+        try:
+            os.makedirs(to_path(scratch.prefix), exist_ok=resume_name is not None)
+        except OSError as exc:
+            raise ShellError(f"scratch {base}: {exc.strerror}; give --scratch a writable "
+                             "directory (or an s3:// prefix)") from None
     try:
         yield scratch
     except BaseException:

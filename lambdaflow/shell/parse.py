@@ -91,6 +91,9 @@ def parse(text: str) -> ParsedPipeline:
     append = False
     for i, group in enumerate(groups):
         command, redirects = _command(group, i, len(groups))
+        if any("\0" in word for word in command.argv):
+            raise ShellError(f"a NUL byte in an argument of command {i + 1} "
+                             f"({command.argv[0]}): no program can receive one")
         commands.append(command)
         for op, target in redirects:
             if op == "<":

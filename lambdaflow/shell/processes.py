@@ -114,7 +114,7 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
                 proc = subprocess.Popen(
                     list(command.argv), stdin=stdin, stdout=stdout, stderr=err_write,
                     env=command_env(os.environ, shipped_env, command))
-            except (FileNotFoundError, PermissionError) as exc:
+            except OSError as exc:  # not found, not executable, argument list too long…
                 proc = _not_run(command, exc, stdin, stdout, err_write)
             if procs and procs[-1].stdout is not None:
                 procs[-1].stdout.close()  # the next process holds it; the chain owns no copy
@@ -153,7 +153,8 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
 
 def _not_run(command: Command, exc: OSError, stdin, stdout, stderr) -> subprocess.Popen:
     """What bash does for a command it cannot exec: its message on stderr, and a stage that
-    reads nothing, prints nothing and exits 127 (not found) or 126 (not executable) — a
+    reads nothing, prints nothing and exits 127 (not found) or 126 (any other exec failure:
+    not executable, an argument over the kernel's 128 KiB limit) — a
     constant ``exit N`` stands in for it, so the chain around it runs on as in bash."""
     status = 127 if isinstance(exc, FileNotFoundError) else 126
     reason = "command not found" if status == 127 else exc.strerror

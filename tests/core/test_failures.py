@@ -186,3 +186,27 @@ def test_wire_version_mismatch_names_both_sides(monkeypatch):
         with pytest.raises(ProtocolMismatch, match="client speaks version 99, this agent speaks "
                                                    f"version {agent_version}"):
             ex.submit(pow, 2, 2).result(timeout=30)
+
+
+def test_remote_tracebacks_show_the_source_of_code_shipped_by_value(tmp_path, monkeypatch):
+    path = tmp_path / "lf_traceback_module.py"
+    path.write_text("import os, time\n"
+                    "def boom(gate, x):\n"
+                    "    while not os.path.exists(gate):\n"
+                    "        time.sleep(0.01)\n"
+                    "    raise ValueError(x)  # the line to show\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lf_traceback_module
+
+    gate = tmp_path / "gate"
+    with LambdaExecutor(1) as ex:
+        future = ex.submit(lf_traceback_module.boom, str(gate), "one")  # pickled here
+        # The worker may no longer read the file (on Lambda it never could): only the text
+        # shipped with the function can give its traceback the line.
+        path.rename(tmp_path / "moved.py")
+        gate.touch()
+        with pytest.raises(ValueError) as info:
+            future.result(timeout=30)
+    remote = str(info.value.__cause__)
+    assert f'File "{path}", line 5, in boom' in remote
+    assert "raise ValueError(x)  # the line to show" in remote

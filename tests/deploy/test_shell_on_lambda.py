@@ -23,3 +23,21 @@ def test_pipeline_on_a_deployed_function(platform):
                               env=dict(os.environ, LC_ALL="C"), check=True,
                               capture_output=True).stdout
     assert storage.get(f"{bucket}/counts.txt") == expected
+
+
+def test_a_tool_missing_on_the_workers_fails_before_output(local_platform, capsys):
+    # Lambda's runtime (and local-lambda's sandbox of its userland) has no rev: the worker's
+    # environment check refuses the stage before any output, naming the command.
+    import pytest
+    from lambdaflow.locallambda.isolation import probe
+
+    if not probe().isolated:
+        pytest.skip("sandboxes are not isolated on this host: the host's rev would be found")
+    bucket = local_platform.spill_url.rsplit("/", 1)[0]
+    storage.put(f"{bucket}/in.txt", b"ab\ncd\n" * 1000)
+    name = local_platform.deploy()
+    status = main(["sh", "--function", name, "--width", "2", "-i", f"{bucket}/in.txt",
+                   "-o", f"{bucket}/out.txt", "--scratch", f"{bucket}/scratch", "rev"])
+    err = capsys.readouterr().err
+    assert status == 125 and "rev: command not found on the workers" in err
+    assert not storage.exists(f"{bucket}/out.txt")

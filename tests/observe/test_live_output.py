@@ -113,3 +113,20 @@ def test_an_unterminated_last_line_is_printed_at_the_task_end(capfd):
         future.result(timeout=60)
     out, _ = capfd.readouterr()
     assert out == f"[{future.task_id}] no newline\n"
+
+
+def test_long_lines_are_cut_at_the_same_places_however_the_bytes_arrive(capsys):
+    from lambdaflow.liveoutput import MAX_LINE, TaskEcho
+
+    line = bytes(range(97, 123)) * 10_000 + b"\n"  # 260,001 bytes
+    expected = None
+    for chunk in (997, 4096, MAX_LINE - 1, MAX_LINE, MAX_LINE + 1, len(line)):
+        echo = TaskEcho()
+        for start in range(0, len(line), chunk):
+            echo.write("stdout", "t/0", line[start:start + chunk])
+        echo.end("t/0")
+        out = capsys.readouterr().out
+        expected = expected or out
+        assert out == expected, chunk
+    assert [len(piece) for piece in expected.splitlines()] == [
+        len("[t/0] ") + n for n in (MAX_LINE, MAX_LINE, MAX_LINE, 260_000 - 3 * MAX_LINE)]

@@ -308,3 +308,15 @@ def test_awk_programs_without_cross_record_state_are_stateless(program, stateles
     assert is_stateless(program) is stateless
     stage = stages(f"awk -F, '{program}'")[0]
     assert isinstance(stage, ParallelStage) is stateless
+
+
+def test_one_line_errors_instead_of_tracebacks(words, tmp_path, shell_executor, capfd):
+    with pytest.raises(ShellError, match="NUL byte in an argument of command 1"):
+        Pipeline("grep $'a\\x00b'", env=ORACLE_ENV)
+    with pytest.raises(ShellError, match="scratch .*: .*writable directory"):
+        run("sort", words, shell_executor, width=2, scratch=str(tmp_path / "f" / "x")) \
+            if (tmp_path / "f").write_text("a file, not a directory") else None
+    # An argument over the kernel's 128 KiB limit: bash's 126 for that command.
+    text = f"grep {'a' * 140_000} | wc -l"
+    assert run(text, words, shell_executor, width=2) == (b"0\n", 0)
+    assert "Argument list too long" in capfd.readouterr().err
