@@ -1,8 +1,8 @@
 """A Lambda-compatible local endpoint: `lambdaflow local-lambda`.
 
 It implements the part of Lambda's REST API lambdaflow uses (create/update/get/list/delete
-functions, tags, reserved concurrency, Invoke with RequestResponse/Event/DryRun and
-LogType=Tail), so unmodified boto3 talks to it through ``AWS_ENDPOINT_URL_LAMBDA``, and runs
+functions, tags, reserved concurrency, layers, Invoke with RequestResponse/Event/DryRun,
+LogType=Tail and ClientContext), so unmodified boto3 talks to it through ``AWS_ENDPOINT_URL_LAMBDA``, and runs
 every function from its uploaded zip in sandbox processes under ``awslambdaric`` — the
 runtime interface client of AWS's own Python runtime — driven by this package's
 implementation of Lambda's Runtime API.
@@ -28,13 +28,15 @@ Where it differs from Lambda, knowingly:
 - Sandboxes run under this interpreter: a function whose Runtime names another Python is
   refused at create (never run by the wrong interpreter).
 - Only ``$LATEST`` exists: ``Publish`` is accepted and ignored, other qualifiers are 404.
-- Layers are recorded and echoed, not fetched.
+- Layers are this endpoint's own (PublishLayerVersion here); ARNs of AWS's public layers do
+  not exist offline and are refused, as Lambda refuses a missing layer.
 - The runtime is PID 1 of its sandbox (Lambda's init is), and ``/tmp`` is a tmpfs whose pages
   count towards the sandbox's memory cgroup (whose hard limit is MemorySize +
   EphemeralStorage; MemorySize itself is enforced on anonymous memory).
-- A response over 6 MB answers 413 RequestEntityTooLargeException, as the issue that
-  specified this endpoint asks; real Lambda, to our knowledge, reports it inside a 200 as an
-  Unhandled ``Function.ResponseSizeTooLarge`` error.
+- Failed Event invocations are retried after Lambda's delays (1 and 2 minutes); there are no
+  destinations or dead-letter queues.
+- IAM is not evaluated: any signed caller may do anything, and a role is only a name in the
+  sandbox's credentials. Network limits and latency are the machine's.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import functools
 import logging
 import os
 import socket
@@ -73,8 +74,9 @@ class Support:
         return lost
 
 
+@functools.cache
 def probe() -> Support:
-    """Find out, by trying, whether sandboxes can be isolated here."""
+    """Find out, by trying, whether sandboxes can be isolated here (once per process)."""
     if sys.platform != "linux":
         return Support(False, False, "not Linux")
     if os.geteuid() != 0:

@@ -44,3 +44,27 @@ def test_tools_layer_is_deterministic_and_refuses_unknown_programs():
     assert not any(lib.startswith(("libc.so", "ld-linux")) for lib in first.libraries)
     with pytest.raises(ConfigError, match="no-such-program-here"):
         tools.build_layer(["no-such-program-here"])
+
+
+@pytest.mark.skipif(not probe().isolated, reason="sandboxes are not isolated on this host")
+def test_a_pipeline_needing_rev_fails_by_name_until_tools_ship_it(local_platform, s3_bucket,
+                                                                  capsys):
+    """The shell layer on local-lambda sees the runtime's userland only: `rev` is refused,
+    naming it, and works once `--tools rev` brings it (output as bash's)."""
+    import os
+
+    from lambdaflow import storage
+    from lambdaflow_cli.main import main
+
+    text = b"".join(b"line %d of text\n" % i for i in range(2000))
+    storage.put(f"{s3_bucket}/in.txt", text)
+    argv = ["--width", "2", "-i", f"{s3_bucket}/in.txt", "-o", f"{s3_bucket}/out.txt",
+            "--scratch", f"{s3_bucket}/scratch", "rev"]
+    bare = local_platform.deploy(timeout=60)
+    assert main(["sh", "--function", bare, *argv]) != 0
+    assert "rev: command not found on the workers" in capsys.readouterr().err
+    shipped = local_platform.deploy("--tools", "rev", timeout=60)
+    assert main(["sh", "--function", shipped, *argv]) == 0
+    expected = subprocess.run(["bash", "-c", "rev"], input=text, check=True,
+                              env=dict(os.environ, LC_ALL="C"), capture_output=True).stdout
+    assert storage.get(f"{s3_bucket}/out.txt") == expected
