@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import BinaryIO
 
 from lambdaflow import storage
@@ -94,6 +94,7 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
         rest = storage.ByteRange(url, ranges[index].start, ranges[-1].end, ranges[0].version)
         return worker.run_owned(rest, stage.commands, plan.shipped_env, out, job.primed)[-1]
 
+    interrupted = False
     try:
         stdin_size = None
         if k == 0 and plan.stdin_regular and len(stage.commands) == 1:
@@ -103,9 +104,18 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
             executor=executor, scratch=scratch, stage=k, fan_in=config.fan_in,
             stdin_size=stdin_size, status_commands=job.status_commands, rerun=rerun)
         return stage.aggregate(parts, out, ctx)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         for f in futures:
             f.cancel()
+        if not interrupted:
+            # A range still running (the aggregator may finish without it: a rerun on the
+            # coordinator, head's early end) writes its part into scratch: wait for it, so the
+            # scratch removal after the run never races a writer. On Ctrl-C the executor's
+            # kill stops such ranges instead.
+            wait(futures)
         for f in futures:
             if f.done() and not f.cancelled() and f.exception() is None:
                 storage.delete(f.result().url)
