@@ -53,7 +53,7 @@ from lambdaflow.shell.errors import ShellError, StageFailed
 from lambdaflow.shell.parse import Command
 from lambdaflow.shell.processes import command_env, run_chain
 from lambdaflow.storage import compose
-from lambdaflow.storage.base import COPY_CHUNK
+from lambdaflow.storage.base import COPY_CHUNK, copy_counted
 
 #: Bytes of the input the coordinator reads to choose splitters: 1/SAMPLE_FRACTION of it,
 #: at least SAMPLE_MIN (all of a smaller input) and at most SAMPLE_MAX.
@@ -469,12 +469,7 @@ def write_parts(parts: Sequence[worker.PartResult], out: BinaryIO, head: int | N
             break
         with storage.open_range(part.url, 0) as src:
             if left is None:
-                while True:
-                    data = src.read(COPY_CHUNK)
-                    if not data:
-                        break
-                    read += len(data)
-                    out.write(data)
+                read += copy_counted(src, out)
                 continue
             for line in src:
                 read += len(line)

@@ -10,6 +10,15 @@ from typing import BinaryIO, Iterator
 COPY_CHUNK = 1024 * 1024
 
 
+def copy_counted(src, out) -> int:
+    """Copy binary stream `src` into `out` to its end; return the bytes copied."""
+    copied = 0
+    while data := src.read(COPY_CHUNK):
+        copied += len(data)
+        out.write(data)
+    return copied
+
+
 class ObjectChanged(OSError):
     """The object is no longer the content a reader was given (it was overwritten after
     `split`): reading on would mix two versions. The message names the object."""

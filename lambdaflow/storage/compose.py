@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from lambdaflow.storage import dispatch
-from lambdaflow.storage.base import COPY_CHUNK
+from lambdaflow.storage.base import COPY_CHUNK, copy_counted
 
 #: S3's multipart limits: smallest part but the last, largest part, most parts.
 MIN_PART = 5 * 1024 * 1024
@@ -87,12 +87,7 @@ def concatenate(sources: Sequence[tuple[str, int]], dest: str) -> int:
     with dispatch.open_write(dest) as out:
         for url, _ in sources:
             with dispatch.open_range(url, 0) as src:
-                while True:
-                    data = src.read(COPY_CHUNK)
-                    if not data:
-                        break
-                    read += len(data)
-                    out.write(data)
+                read += copy_counted(src, out)
     return read
 
 
