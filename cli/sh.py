@@ -117,7 +117,13 @@ def run(args) -> int:
 
         resume = {}
         if args.resume:
-            name = _resume_name(args, ends.source, source, backend, plan, width)
+            if args.scratch is None:
+                raise ShellError("--resume needs --scratch DIR: the parts and results a rerun "
+                                 "reuses are kept there until a run succeeds")
+            from lambdaflow.shell.locations import resume_name
+
+            name = resume_name(args.pipeline, ends.source, env=os.environ,
+                               settings=(width, plan, backend, args.function))
             resume = dict(job_id=name,
                           checkpoint_url=f"{args.scratch.rstrip('/')}/{name}/checkpoints")
         with LambdaExecutor(backend=args.backend, function=args.function,
@@ -135,34 +141,6 @@ def run(args) -> int:
         # SIGPIPE, quietly, with status 141.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-
-
-def _resume_name(args, input_url, source, backend, plan, width) -> str:
-    """The name a resumable run keeps its parts and checkpoints under: the same only for the
-    same command over the same, unchanged, input file (a changed input must not reuse parts
-    made from the old one, so its size, modification time and inode are part of the name)."""
-    import hashlib
-    import json
-
-    from lambdaflow.shell.errors import ShellError
-    from lambdaflow.shell.locations import is_local
-    from lambdaflow.storage.local import to_path
-
-    if args.scratch is None:
-        raise ShellError("--resume needs --scratch DIR: the parts and results a rerun reuses "
-                         "are kept there until a run succeeds")
-    if not isinstance(source, str) and input_url is None or \
-            input_url is not None and not is_local(input_url):
-        raise ShellError("--resume needs a local input file (-i FILE, '< FILE' or 'cat FILE |'): "
-                         "its size, time and inode tell a rerun whether the input changed")
-    path = os.path.abspath(to_path(input_url))
-    info = os.stat(path)
-    locale = {k: v for k, v in os.environ.items()
-              if k.startswith("LC_") or k in ("LANG", "LANGUAGE", "POSIXLY_CORRECT", "TZ")}
-    identity = [args.pipeline, path, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev,
-                str(width), plan, backend, args.function, sorted(locale.items())]
-    digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
-    return f"resume-{digest}"
 
 
 def _flushed(status: int) -> int:

@@ -96,6 +96,33 @@ def _remove(scratch: Scratch, tempdir: str | None) -> None:
         storage.delete_prefix(scratch.prefix)
 
 
+def resume_name(pipeline: str, input_url: str | None, *, settings: Sequence,
+                env: dict) -> str:
+    """The name a resumable run keeps its parts and checkpoints under: the same only for the
+    same command and `settings` (width, plan, backend…) over the same, unchanged input object.
+    A changed input must not reuse parts made from the old one, so the object's version is
+    part of the name: a local file's device, inode, size and mtime; an S3 object's size and
+    ETag (or VersionId). Standard input has no version, so it cannot be resumed."""
+    import hashlib
+    import json
+
+    if input_url is None:
+        raise ShellError("--resume needs a stored input (-i URL, '< FILE' or 'cat FILE |'): "
+                         "standard input cannot be read again by a rerun")
+    url = absolute(input_url)
+    try:
+        size, version = storage.backend(url).version(url)
+    except OSError as exc:
+        raise ShellError(f"--resume: cannot read the input {url}: {exc}") from None
+    if version is None:
+        raise ShellError(f"--resume: {url} has no version to tell a rerun whether it changed")
+    locale = sorted((k, v) for k, v in env.items()
+                    if k.startswith("LC_") or k in ("LANG", "LANGUAGE", "POSIXLY_CORRECT", "TZ"))
+    identity = [pipeline, url, size, version, [str(s) for s in settings], locale]
+    digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
+    return f"resume-{digest}"
+
+
 def absolute(url: str) -> str:
     """`url` made independent of the current directory (workers run elsewhere)."""
     if is_local(url) and not url.startswith("file://"):

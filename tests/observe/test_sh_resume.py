@@ -85,8 +85,24 @@ def test_resume_refuses_stdin_and_a_missing_scratch(tmp_path, gated):
     base = [sys.executable, "-m", "lambdaflow_cli.main", "sh", "--resume", "--width", "2"]
     no_file = subprocess.run(base + ["--scratch", str(tmp_path), "sort"], input=b"b\na\n",
                              capture_output=True, env=env, timeout=60)
-    assert no_file.returncode == 1 and b"local input file" in no_file.stderr
+    assert no_file.returncode == 1 and b"standard input cannot be read again" in no_file.stderr
     (tmp_path / "in.txt").write_bytes(b"b\na\n")
     no_scratch = subprocess.run(base + ["-i", str(tmp_path / "in.txt"), "sort"],
                                 capture_output=True, env=env, timeout=60)
     assert no_scratch.returncode == 1 and b"--scratch" in no_scratch.stderr
+
+
+def test_the_resume_name_follows_the_input_objects_version(tmp_path, s3_bucket):
+    from lambdaflow import storage
+    from lambdaflow.shell.locations import resume_name
+
+    def name(url, pipeline="sort", width=4):
+        return resume_name(pipeline, url, settings=(width, "merge", "aws", "fn"), env={})
+
+    for url in (f"{s3_bucket}/in.txt", str(tmp_path / "in.txt")):
+        storage.put(url, b"b\na\n")
+        first = name(url)
+        assert name(url) == first  # the same input, unchanged: the run's parts are reused
+        assert name(url, width=3) != first and name(url, pipeline="sort -r") != first
+        storage.put(url, b"b\na\nc\n")  # overwritten: old parts must not be reused
+        assert name(url) != first
