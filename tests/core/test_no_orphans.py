@@ -235,3 +235,37 @@ def test_pool_terminate_stops_its_running_workers(tmp_path):
     assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)
     for result in running:
         assert result.ready() and not result.successful()
+
+
+STALL = "#!/bin/sh\ncat > /dev/null\ntouch \"$MARKERS/$$\"\nexec sleep 600\n"
+STALL_ANNOTATION = {"command": "stall", "cases": [{"predicate": "default", "class": "stateless",
+                                                   "inputs": ["stdin"], "outputs": ["stdout"]}],
+                    "options": [], "short-long": [], "flags": [], "options-with-values": []}
+
+
+def test_ctrl_c_stops_lambdaflow_sh_and_leaves_nothing_behind(tmp_path):
+    # `lambdaflow sh` at width 2 over a command that never ends: Ctrl-C (SIGINT, as a terminal
+    # sends it) once both ranges run must end the command within 2 s, with bash's 130, and
+    # leave no worker, range command or scratch behind.
+    tools, notes, scratch = tmp_path / "bin", tmp_path / "annotations", tmp_path / "scratch"
+    for directory in (tools, notes, scratch):
+        directory.mkdir()
+    (tools / "stall").write_text(STALL)
+    (tools / "stall").chmod(0o755)
+    (notes / "stall.json").write_text(json.dumps(STALL_ANNOTATION))
+    (tmp_path / "in.txt").write_bytes(b"".join(b"line %d\n" % i for i in range(20_000)))
+    report = run_client(tmp_path, f"""
+        env = dict(os.environ, PATH={str(tools)!r} + os.pathsep + os.environ["PATH"],
+                   LAMBDAFLOW_SHELL_ANNOTATIONS={str(notes)!r}, MARKERS=sys.argv[1], LC_ALL="C")
+        sh = subprocess.Popen([sys.executable, "-m", "lambdaflow_cli.main", "sh", "--width", "2",
+                               "--scratch", {str(scratch)!r}, "-i", {str(tmp_path / "in.txt")!r},
+                               "stall | sort"], env=env)
+        wait_for_markers(sys.argv[1], 2)
+        started = time.monotonic()
+        sh.send_signal(signal.SIGINT)
+        status = sh.wait(timeout=30)
+        print("status", status, "fast" if time.monotonic() - started < 2 else "slow", flush=True)
+    """)
+    assert report["stdout"] == "status 130 fast\n", report["stderr"]
+    assert report["left"] == []
+    assert list(scratch.iterdir()) == []
