@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from lambdaflow.testing.commands import stateless_command
+
 from lambdaflow import LambdaExecutor, WorkerCrashed
 from lambdaflow.errors import BrokenStdio
 
@@ -238,21 +240,15 @@ def test_pool_terminate_stops_its_running_workers(tmp_path):
 
 
 STALL = "#!/bin/sh\ncat > /dev/null\ntouch \"$MARKERS/$$\"\nexec sleep 600\n"
-STALL_ANNOTATION = {"command": "stall", "cases": [{"predicate": "default", "class": "stateless",
-                                                   "inputs": ["stdin"], "outputs": ["stdout"]}],
-                    "options": [], "short-long": [], "flags": [], "options-with-values": []}
 
 
 def test_ctrl_c_stops_lambdaflow_sh_and_leaves_nothing_behind(tmp_path):
     # `lambdaflow sh` at width 2 over a command that never ends: Ctrl-C (SIGINT, as a terminal
     # sends it) once both ranges run must end the command within 2 s, with bash's 130, and
     # leave no worker, range command or scratch behind.
-    tools, notes, scratch = tmp_path / "bin", tmp_path / "annotations", tmp_path / "scratch"
-    for directory in (tools, notes, scratch):
-        directory.mkdir()
-    (tools / "stall").write_text(STALL)
-    (tools / "stall").chmod(0o755)
-    (notes / "stall.json").write_text(json.dumps(STALL_ANNOTATION))
+    tools, notes = stateless_command(tmp_path, "stall", STALL)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     (tmp_path / "in.txt").write_bytes(b"".join(b"line %d\n" % i for i in range(20_000)))
     report = run_client(tmp_path, f"""
         env = dict(os.environ, PATH={str(tools)!r} + os.pathsep + os.environ["PATH"],

@@ -3,7 +3,6 @@ worker task had not finished, and prints what bash prints."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,6 +10,8 @@ import sys
 import time
 
 import pytest
+
+from lambdaflow.testing.commands import stateless_command
 
 GATED = """#!/bin/sh
 # cat, but a range holding STOP waits for the gate file first; every run is logged.
@@ -24,21 +25,10 @@ cat "$tmp"
 rm -f "$tmp"
 """
 
-ANNOTATION = {"command": "gated", "cases": [{"predicate": "default", "class": "stateless",
-                                             "inputs": ["stdin"], "outputs": ["stdout"]}],
-              "options": [], "short-long": [], "flags": [], "options-with-values": []}
-
-
 @pytest.fixture
 def gated(tmp_path):
-    bin_dir, notes = tmp_path / "bin", tmp_path / "annotations"
-    bin_dir.mkdir()
-    notes.mkdir()
     log, gate = tmp_path / "runs.log", tmp_path / "gate"
-    script = bin_dir / "gated"
-    script.write_text(GATED.format(log=log, gate=gate))
-    script.chmod(0o755)
-    (notes / "gated.json").write_text(json.dumps(ANNOTATION))
+    bin_dir, notes = stateless_command(tmp_path, "gated", GATED.format(log=log, gate=gate))
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "LAMBDAFLOW_SHELL_ANNOTATIONS": str(notes), "LC_ALL": "C",
            "LAMBDAFLOW_CHECKPOINT_KEY_FILE": str(tmp_path / "checkpoint.key")}

@@ -1,6 +1,5 @@
 """Fixtures for the shell layer: one executor for the whole package, and the oracle inputs."""
 
-import json
 import os
 import random
 import subprocess
@@ -8,6 +7,7 @@ import subprocess
 import pytest
 
 from lambdaflow import LambdaExecutor
+from lambdaflow.testing.commands import stateless_command
 
 #: The environment of both sides of the oracle: bash's and lambdaflow's commands.
 ORACLE_ENV = {**os.environ, "LC_ALL": "C"}
@@ -93,14 +93,10 @@ def bash(pipeline: str, stdin_path: str | None = None, cwd=None) -> tuple[bytes,
 def killer(tmp_path):
     """``(path, annotation dir)`` of a command, annotated stateless, that copies its input,
     or kills the worker running it when the input holds ``KILL``."""
-    script = tmp_path / "killer-bin" / "killworker"
-    script.parent.mkdir()
-    script.write_text("#!/usr/bin/env python3\nimport os, signal, sys\n"
-                      "data = sys.stdin.buffer.read()\n"
-                      "if b'KILL' in data:\n    os.kill(os.getppid(), signal.SIGKILL)\n"
-                      "sys.stdout.buffer.write(data)\n")
-    script.chmod(0o755)
-    (tmp_path / "killer-ann").mkdir()
-    (tmp_path / "killer-ann" / "killworker.json").write_text(json.dumps({
-        "command": "killworker", "cases": [{"predicate": "default", "class": "stateless"}]}))
-    return str(script), str(tmp_path / "killer-ann")
+    bin_dir, notes = stateless_command(
+        tmp_path / "killer", "killworker",
+        "#!/usr/bin/env python3\nimport os, signal, sys\n"
+        "data = sys.stdin.buffer.read()\n"
+        "if b'KILL' in data:\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+        "sys.stdout.buffer.write(data)\n")
+    return str(bin_dir / "killworker"), str(notes)

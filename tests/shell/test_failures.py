@@ -4,7 +4,6 @@ sh``: status 125) and a message naming the stage, the range and the cause; never
 with partial output."""
 
 import io
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import pytest
 
 from lambdaflow import LambdaExecutor, storage
 from lambdaflow.shell import Pipeline, StageFailed
+from lambdaflow.testing.commands import stateless_command
 
 from .conftest import ORACLE_ENV
 
@@ -101,9 +101,8 @@ def test_an_input_overwritten_mid_run_fails_naming_it(tmp_path):
     # a changed object and say so, never mix two versions.
     path = tmp_path / "in"
     path.write_bytes(DATA)
-    script = tmp_path / "bin" / "overwrite"
-    script.parent.mkdir()
-    script.write_text(
+    bin_dir, notes = stateless_command(
+        tmp_path, "overwrite",
         "#!/usr/bin/env python3\nimport os, sys\n"
         f"path, marker = {str(path)!r}, {str(tmp_path / 'done')!r}\n"
         "data = sys.stdin.buffer.read()\n"
@@ -113,15 +112,12 @@ def test_an_input_overwritten_mid_run_fails_naming_it(tmp_path):
         "    os.replace(path + '.new', path)\n"
         "    open(marker, 'w').close()\n"
         "sys.stdout.buffer.write(data)\n")
-    script.chmod(0o755)
-    (tmp_path / "ann").mkdir()
-    (tmp_path / "ann" / "overwrite.json").write_text(json.dumps({
-        "command": "overwrite", "cases": [{"predicate": "default", "class": "stateless"}]}))
+    script = bin_dir / "overwrite"
     with LambdaExecutor(2) as ex:
         with pytest.raises(StageFailed, match=f"failed on range . of 3.*ObjectChanged.*changed "
                                               f"after it was split.*{path}"):
             Pipeline(f"{script} | wc -l", env=ORACLE_ENV,
-                     annotation_path=[str(tmp_path / "ann")]).run(
+                     annotation_path=[str(notes)]).run(
                 ex, input=str(path), output=io.BytesIO(), width=3)
 
 
@@ -151,18 +147,12 @@ def test_a_locale_missing_on_the_workers_is_refused_before_output(tmp_path, shel
 
 def test_a_command_missing_on_the_workers_is_refused_before_output(tmp_path, shell_executor):
     # On this machine's PATH (the coordinator's env) but not on the workers'.
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "onlyhere").write_text("#!/bin/sh\nexec cat\n")
-    (bin_dir / "onlyhere").chmod(0o755)
-    (tmp_path / "ann").mkdir()
-    (tmp_path / "ann" / "onlyhere.json").write_text(json.dumps({
-        "command": "onlyhere", "cases": [{"predicate": "default", "class": "stateless"}]}))
+    bin_dir, notes = stateless_command(tmp_path, "onlyhere", "#!/bin/sh\nexec cat\n")
     path = tmp_path / "in"
     path.write_bytes(DATA[:20000])
     env = {**ORACLE_ENV, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     out = io.BytesIO()
     with pytest.raises(StageFailed, match="onlyhere: command not found on the workers"):
-        Pipeline("onlyhere | wc -l", env=env, annotation_path=[str(tmp_path / "ann")]).run(
+        Pipeline("onlyhere | wc -l", env=env, annotation_path=[str(notes)]).run(
             shell_executor, input=str(path), output=out, width=3)
     assert out.getvalue() == b""
