@@ -342,7 +342,7 @@ class LambdaExecutor(Executor):
     def storage_prefix(self) -> str | None:
         """This job's prefix in spill storage (made on first use; deleted at shutdown unless
         `keep_spill`), or None when there is none (the aws backend without `spill_url`)."""
-        if self.config.spill_url is None and self.config.backend != "local":
+        if not self._has_spill_storage:
             return None
         return self._spill_prefix_or_raise(0)
 
@@ -417,11 +417,16 @@ class LambdaExecutor(Executor):
             self._fn_cache[fn] = data
         return data
 
+    @property
+    def _has_spill_storage(self) -> bool:
+        # The local backend always has some: a temporary directory made on first use.
+        return self.config.spill_url is not None or self.config.backend == "local"
+
     def _spill_prefix_or_raise(self, size: int) -> str:
         with self._lock:
             if self._spill_prefix is None:
                 root = self.config.spill_url
-                if root is None and self.config.backend == "local":
+                if root is None and self._has_spill_storage:
                     self._spill_tempdir = tempfile.TemporaryDirectory(prefix="lambdaflow-spill-")
                     root = self._spill_tempdir.name
                 if root is None:
@@ -605,7 +610,7 @@ class LambdaExecutor(Executor):
             item.future.stats.spilled = True
         else:
             event["fn"], event["args"] = item.fn, wire.b64encode(item.args)
-        if self.config.spill_url is not None or self.config.backend == "local":
+        if self._has_spill_storage:
             # Where the agent may put a result too big to come back inline.
             event["spill_url"] = self._spill_prefix or self._spill_prefix_or_raise(0)
         return event
