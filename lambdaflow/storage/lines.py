@@ -1,5 +1,6 @@
 """Serving a range's owned bytes as lines: the line iterator of ``ByteRange.lines()`` and the
-stream ``ByteRange.open()`` returns, both over the chunks `partition.owned_chunks` yields.
+stream ``ByteRange.open()`` returns where requests are not cheap (S3), both over the chunks
+`partition.owned_chunks` yields.
 
 Speed comes from never touching a line in Python. The chunks (cut anywhere) are re-cut into
 *pieces* that end where a line ends (`whole_lines`), and each piece is served by an
@@ -62,11 +63,12 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
 class OwnedStream(io.BufferedIOBase):
     """A read-only binary stream over `chunks` (a generator of bytes; closed with the stream).
 
-    ``read``, ``read1``, ``readinto`` and ``readline`` behave as a `BufferedReader`'s, and
-    iterating gives the same lines, from C: ``iter(stream)`` walks the `io.BytesIO` of each
-    piece. Reads and iteration may be mixed: the piece being served is also the position of
-    every reader, so an iterator left mid-piece resumes, like ``read``, where the last line
-    handed out ended. Not seekable, no file descriptor (a subprocess is fed through a pipe).
+    ``read``, ``read1``, ``readinto``, ``peek`` and ``readline`` behave as a
+    `BufferedReader`'s, and iterating gives the same lines, from C: ``iter(stream)`` walks the
+    `io.BytesIO` of each piece. Reads and iteration may be mixed: the piece being served is
+    also the position of every reader, so an iterator left mid-piece resumes, like ``read``,
+    where the last line handed out ended. Not seekable, no file descriptor (a subprocess is fed
+    through a pipe).
     """
 
     def __init__(self, chunks: Generator[bytes, None, None], bound: int):
@@ -120,6 +122,14 @@ class OwnedStream(io.BufferedIOBase):
         if self._exhausted():
             self._advance()
         return self._window.read(size)
+
+    def peek(self, size: int = 0) -> bytes:
+        """Some of the bytes ahead (the rest of the piece being served), without moving;
+        empty only at the end of the stream. As `BufferedReader.peek`, `size` is ignored."""
+        self._check_open()
+        if self._exhausted():
+            self._advance()
+        return self._window.getvalue()[self._window.tell():]
 
     def readline(self, size: int | None = -1) -> bytes:
         self._check_open()

@@ -57,6 +57,7 @@ def test_iter_lines_splits_only_at_newlines_wherever_the_chunks_are_cut(data, at
 operations = st.lists(st.one_of(
     st.tuples(st.just("read"), st.one_of(st.none(), st.integers(-1, 90))),
     st.tuples(st.just("read1"), st.integers(-1, 90)),
+    st.tuples(st.just("peek"), st.just(0)),
     st.tuples(st.just("readline"), st.one_of(st.none(), st.integers(-1, 90))),
     st.tuples(st.just("readinto"), st.integers(0, 90)),
     st.tuples(st.just("readlines"), st.integers(-1, 90)),
@@ -91,6 +92,10 @@ def test_owned_stream_reads_and_iterates_as_bytesio_does(data, at, bound, ops):
             expected = oracle.read(arg if arg >= 0 else -1)
             assert expected.startswith(got) and (got or not expected or arg == 0), (op, arg)
             oracle.seek(len(got) - len(expected), io.SEEK_CUR)
+            continue
+        if op == "peek":  # some bytes ahead, unless at the end; nothing consumed
+            ahead, rest = ours.peek(), oracle.getvalue()[oracle.tell():]
+            assert rest.startswith(ahead) and (ahead or not rest)
             continue
         assert apply(ours, ours_kept, op, arg) == apply(oracle, oracle_kept, op, arg), (op, arg)
     assert list(ours) == list(oracle)  # and the rest, by iteration
