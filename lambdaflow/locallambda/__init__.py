@@ -1,8 +1,9 @@
 """A Lambda-compatible local endpoint: `lambdaflow local-lambda`.
 
 It implements the part of Lambda's REST API lambdaflow uses (create/update/get/list/delete
-functions, tags, reserved concurrency, layers, Invoke with RequestResponse/Event/DryRun,
-LogType=Tail and ClientContext), so unmodified boto3 talks to it through ``AWS_ENDPOINT_URL_LAMBDA``, and runs
+functions, versions (Publish, PublishVersion, ListVersionsByFunction, Qualifier), tags,
+reserved concurrency, layers, Invoke with RequestResponse/Event/DryRun, LogType=Tail and
+ClientContext), so unmodified boto3 talks to it through ``AWS_ENDPOINT_URL_LAMBDA``, and runs
 every function from its uploaded zip in sandbox processes under ``awslambdaric`` — the
 runtime interface client of AWS's own Python runtime — driven by this package's
 implementation of Lambda's Runtime API.
@@ -27,7 +28,11 @@ Where it differs from Lambda, knowingly:
 
 - Sandboxes run under this interpreter: a function whose Runtime names another Python is
   refused at create (never run by the wrong interpreter).
-- Only ``$LATEST`` exists: ``Publish`` is accepted and ignored, other qualifiers are 404.
+- Versions behave as Lambda documents them (immutable snapshots of code and configuration,
+  numbered from 1, each with its own warm sandboxes; a version's unpacked code is freed when it
+  is deleted), but there are no aliases: CreateAlias and friends are unknown operations, and
+  an alias name as a qualifier is ResourceNotFoundException ("Function not found: ...:NAME"),
+  as for a version that does not exist. Publishing does not change $LATEST's RevisionId.
 - Layers are this endpoint's own (PublishLayerVersion here); ARNs of AWS's public layers do
   not exist offline and are refused, as Lambda refuses a missing layer.
 - The runtime is PID 1 of its sandbox (Lambda's init is), and ``/tmp`` is a tmpfs whose pages
