@@ -220,6 +220,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._json(201, service.publish_version(ref, self._parse(body)))
             case ("GET", ["2015-03-31", "functions"], 4, "versions"):
                 self._json(200, service.list_versions(ref, first("Marker"), first("MaxItems")))
+            case ("POST", ["2015-03-31", "functions"], 4, "aliases"):
+                self._json(201, service.create_alias(ref, self._parse(body)))
+            case ("GET", ["2015-03-31", "functions"], 4, "aliases"):
+                self._json(200, service.list_aliases(ref, first("FunctionVersion"),
+                                                     first("Marker"), first("MaxItems")))
+            case ("GET", ["2015-03-31", "functions"], 5, "aliases"):
+                self._json(200, service.get_alias(ref, seg[4]))
+            case ("PUT", ["2015-03-31", "functions"], 5, "aliases"):
+                self._json(200, service.update_alias(ref, seg[4], self._parse(body)))
+            case ("DELETE", ["2015-03-31", "functions"], 5, "aliases"):
+                service.delete_alias(ref, seg[4])
+                self._json(204, None)
             case ("POST", ["2015-03-31", "functions"], 4, "invocations"):
                 result = service.invoke(
                     ref, body, self.headers.get("X-Amz-Invocation-Type") or "RequestResponse",

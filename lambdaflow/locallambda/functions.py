@@ -8,6 +8,7 @@ configuration update; sandboxes started for an older revision are retired instea
 A `Function` is its ``$LATEST`` (mutable) plus its published `Version`s: immutable snapshots of
 ``$LATEST``'s code and configuration, numbered 1, 2, ... and never renumbered, as on Lambda. A
 stored zip is freed when neither a function's ``$LATEST``, nor a version, nor a layer uses it.
+An `Alias` names a version (or $LATEST) and is resolved wherever a qualifier is accepted.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from lambdaflow.lambda_limits import (
     ARCHITECTURES, EPHEMERAL_MB, ENV_KEY, FUNCTION_NAME, MAX_ENV_BYTES, MAX_UNZIPPED, MAX_ZIPPED,
     MEMORY_MB, RESERVED_ENV, RUNTIMES, TIMEOUT_S,
 )
+from lambdaflow.locallambda.aliases import Alias
 from lambdaflow.locallambda.apierror import ApiError, invalid, not_found
 
 ACCOUNT_ID = "123456789012"
@@ -82,7 +84,7 @@ def qualify(ref: str, qualifier: str | None) -> str:
     return f"{ref}:{qualifier}"
 
 
-def _check_qualifier(qualifier: str) -> None:
+def check_qualifier(qualifier: str) -> None:
     if not _QUALIFIER.match(qualifier):
         raise ApiError(400, "ValidationException",
                        f"1 validation error detected: Value '{qualifier}' at 'qualifier' failed "
@@ -95,6 +97,11 @@ def not_latest() -> ApiError:
     that names a version or alias."""
     return invalid("Current operation does not support versions other than $LATEST. Please set "
                    "the version to $LATEST or do not set a version in your request.")
+
+
+def function_arn(region: str, name: str, qualifier: str | None = None) -> str:
+    arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
 
 
 def _now() -> str:
@@ -214,6 +221,7 @@ class Function(_Runnable):
     settling_until: float = 0.0
     versions: dict[int, Version] = field(default_factory=dict)
     next_version: int = 1               # numbers are never reused, as on Lambda
+    aliases: dict[str, Alias] = field(default_factory=dict)
 
     label = LATEST
 
@@ -427,13 +435,14 @@ class FunctionStore:
 
     # -- functions --------------------------------------------------------------------------
 
-    def resolve(self, ref: str) -> tuple[Function, Function | Version]:
+    def resolve(self, ref: str, route: bool = False) -> tuple[Function, Function | Version]:
         """The function `ref` names and what its qualifier selects: $LATEST (the function
-        itself, also when unqualified) or a published version. Anything else is Lambda's
-        ResourceNotFoundException naming the qualified ARN."""
+        itself, also when unqualified), a published version, or an alias's version (with
+        `route`, the one its weights pick for an invocation; else its primary). Anything
+        else is Lambda's ResourceNotFoundException naming the qualified ARN."""
         name, qualifier = parse_name(ref)
         if qualifier is not None:
-            _check_qualifier(qualifier)
+            check_qualifier(qualifier)
         place = _arn_place(ref)
         if place is not None and (place[1] != ACCOUNT_ID or place[0] not in (None, self.region)):
             # An ARN of another region or account names a function that is not here.
@@ -443,12 +452,15 @@ class FunctionStore:
             function = self._functions.get(name)
             if function is None:
                 raise not_found("Function", arn if qualifier is None else f"{arn}:{qualifier}")
-            if qualifier in (None, LATEST):
+            target = LATEST if qualifier is None else qualifier
+            if not target.isdigit() and target != LATEST:
+                alias = function.aliases.get(target)
+                target = "" if alias is None else alias.pick() if route \
+                    else alias.function_version
+            if target == LATEST:
                 return function, function
-            version = function.versions.get(int(qualifier)) if qualifier.isdigit() else None
+            version = function.versions.get(int(target)) if target.isdigit() else None
         if version is None:
-            # A qualifier that is not a version number would be an alias: local-lambda has
-            # none (see the package docstring), so it is as missing as an unknown version.
             raise not_found("Function", f"{arn}:{qualifier}")
         return function, version
 
@@ -496,11 +508,62 @@ class FunctionStore:
             function.next_version += 1
             return version
 
-    def remove_version(self, function: Function, version: Version) -> None:
+    def remove_version(self, function: Function, number: int) -> Version | None:
+        """Delete a version; None if there is none by that number (Lambda answers that
+        DeleteFunction with success). A version an alias may run is refused."""
         with self._lock:
-            if function.versions.get(version.number) is not version:
-                raise not_found("Function", version.arn(self.region))
-            del function.versions[version.number]
+            users = sorted(a.name for a in function.aliases.values()
+                           if str(number) in a.versions())
+            if users:
+                raise ApiError(409, "ResourceConflictException",
+                               f"Unable to delete version because the following aliases "
+                               f"reference it: [{', '.join(users)}]")
+            return function.versions.pop(number, None)
+
+    # -- aliases ----------------------------------------------------------------------------
+
+    def alias(self, function: Function, name: str) -> Alias:
+        with self._lock:
+            alias = function.aliases.get(name)
+        if alias is None:
+            raise ApiError(404, "ResourceNotFoundException",
+                           f"Cannot find alias arn: {function.arn(self.region)}:{name}")
+        return alias
+
+    def _check_versions(self, function: Function, versions: set[str]) -> None:
+        """Every version an alias names must exist (caller holds the lock)."""
+        for version in sorted(versions - {LATEST}):
+            if int(version) not in function.versions:
+                raise not_found("Function", f"{function.arn(self.region)}:{version}")
+
+    def add_alias(self, function: Function, alias: Alias) -> None:
+        with self._lock:
+            if self._functions.get(function.name) is not function:
+                raise not_found("Function", function.arn(self.region))
+            if alias.name in function.aliases:
+                raise ApiError(409, "ResourceConflictException",
+                               f"Alias already exists: {function.arn(self.region)}:"
+                               f"{alias.name}")
+            self._check_versions(function, alias.versions())
+            function.aliases[alias.name] = alias
+
+    def replace_alias(self, function: Function, old: Alias, new: Alias) -> None:
+        """Put `new` in `old`'s place, unless `old` was changed or deleted meanwhile."""
+        with self._lock:
+            if function.aliases.get(old.name) is not old:
+                raise ApiError(412, "PreconditionFailedException",
+                               "The Revision Id provided does not match the latest Revision "
+                               "Id. Call the GetFunction/GetAlias API to retrieve the latest "
+                               "Revision Id")
+            self._check_versions(function, new.versions())
+            function.aliases[new.name] = new
+
+    def remove_alias(self, function: Function, name: str) -> None:
+        with self._lock:
+            if function.aliases.pop(name, None) is not None:
+                return
+        raise ApiError(404, "ResourceNotFoundException",
+                       f"Cannot find alias arn: {function.arn(self.region)}:{name}")
 
     def is_live(self, function: Function, runnable: Function | Version) -> bool:
         """Whether `runnable` ($LATEST or a version of `function`) still exists."""

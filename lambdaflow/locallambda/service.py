@@ -40,11 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdaflow.lambda_limits import EVENT_PAYLOAD, MAX_UNZIPPED, MAX_ZIPPED, SYNC_PAYLOAD
+from lambdaflow.locallambda import aliases
 from lambdaflow.locallambda.apierror import ApiError, invalid
 from lambdaflow.locallambda.auth import Keyring
 from lambdaflow.locallambda.functions import (
-    LATEST, Function, FunctionStore, Version, decode_zip, extract, parse_name,
-    validate_architectures, validate_config)
+    LATEST, Function, FunctionStore, Version, check_qualifier, decode_zip, extract,
+    function_arn, parse_name, validate_architectures, validate_config)
 from lambdaflow.locallambda import rootfs
 from lambdaflow.locallambda.isolation import Support
 from lambdaflow.locallambda.sandbox import Invocation, Isolation, Limits, Sandbox
@@ -182,11 +183,17 @@ class LambdaService:
         return self._configuration(ref, runnable)
 
     def _configuration(self, ref: str, runnable: Function | Version) -> dict:
-        """A version's document has its qualified ARN; $LATEST's only when the request
-        qualified it (``name:$LATEST``), as Lambda answers."""
+        """The document of what `ref` selects, its ARN qualified as the request qualified it
+        (a version's number, an alias's name, ``$LATEST``; none: unqualified), as Lambda
+        answers."""
+        qualifier = parse_name(ref)[1]
         if isinstance(runnable, Version):
-            return runnable.configuration(self.region)
-        return runnable.configuration(self.region, qualified=parse_name(ref)[1] is not None)
+            doc = runnable.configuration(self.region)
+        else:
+            doc = runnable.configuration(self.region, qualified=qualifier is not None)
+        if qualifier is not None:
+            doc["FunctionArn"] = function_arn(self.region, runnable.name, qualifier)
+        return doc
 
     def list_functions(self, marker: str | None, max_items: str | None,
                        function_version: str | None = None) -> dict:
@@ -244,16 +251,79 @@ class LambdaService:
         return [function.configuration(self.region, qualified=True),
                 *(v.configuration(self.region) for v in versions)]
 
+    # -- aliases ----------------------------------------------------------------------------
+
+    def create_alias(self, ref: str, body: dict) -> dict:
+        function = self.store.get(ref)
+        name = aliases.validate_name(body.get("Name"))
+        version = aliases.validate_version(body.get("FunctionVersion"))
+        alias = aliases.Alias(
+            name, version, aliases.validate_description(body.get("Description") or ""),
+            aliases.validate_routing(body.get("RoutingConfig"), version))
+        self.store.add_alias(function, alias)
+        return alias.document(function.arn(self.region))
+
+    def get_alias(self, ref: str, name: str) -> dict:
+        function = self.store.get(ref)
+        return self.store.alias(function, name).document(function.arn(self.region))
+
+    def update_alias(self, ref: str, name: str, body: dict) -> dict:
+        function = self.store.get(ref)
+        old = self.store.alias(function, name)
+        expected = body.get("RevisionId")
+        if expected and expected != old.revision:
+            raise ApiError(412, "PreconditionFailedException",
+                           "The Revision Id provided does not match the latest Revision Id. "
+                           "Call the GetFunction/GetAlias API to retrieve the latest "
+                           "Revision Id")
+        version = old.function_version
+        if body.get("FunctionVersion") is not None:
+            version = aliases.validate_version(body["FunctionVersion"])
+        description = old.description
+        if body.get("Description") is not None:
+            description = aliases.validate_description(body["Description"])
+        weights = old.weights
+        if body.get("RoutingConfig") is not None:
+            weights = aliases.validate_routing(body["RoutingConfig"], version)
+        elif weights:
+            weights = aliases.validate_routing({"AdditionalVersionWeights": weights}, version)
+        new = aliases.Alias(name, version, description, weights)
+        self.store.replace_alias(function, old, new)
+        return new.document(function.arn(self.region))
+
+    def delete_alias(self, ref: str, name: str) -> None:
+        self.store.remove_alias(self.store.get(ref), name)
+
+    def list_aliases(self, ref: str, version: str | None, marker: str | None,
+                     max_items: str | None) -> dict:
+        function = self.store.get(ref)
+        chosen = sorted((a for a in list(function.aliases.values())
+                         if version is None or a.function_version == version),
+                        key=lambda a: a.name)
+        page, next_marker = _page([a.document(function.arn(self.region)) for a in chosen],
+                                  marker, max_items)
+        doc: dict = {"Aliases": page}
+        if next_marker is not None:
+            doc["NextMarker"] = next_marker
+        return doc
+
     def delete_function(self, ref: str) -> None:
+        """Delete the function with every version and alias, or (qualified) one version.
+        As measured on Lambda: $LATEST or an alias as the qualifier is refused, a version
+        that does not exist is a success that changes nothing."""
         qualifier = parse_name(ref)[1]
-        if qualifier == LATEST:
-            raise invalid("$LATEST version cannot be deleted without deleting the function.")
         if qualifier is not None:
-            function, version = self.store.resolve(ref)
-            assert isinstance(version, Version)
-            self.store.remove_version(function, version)
-            self._retire_idle(function.name, version.label)
-            self.store.release(version.code)
+            check_qualifier(qualifier)
+            if qualifier == LATEST:
+                raise invalid("$LATEST version cannot be deleted without deleting the "
+                              "function.")
+            if not qualifier.isdigit():
+                raise invalid("Deletion of aliases is not currently supported.")
+            function = self.store.get(ref.removesuffix(f":{qualifier}"))
+            version = self.store.remove_version(function, int(qualifier))
+            if version is not None:
+                self._retire_idle(function.name, version.label)
+                self.store.release(version.code)
             return
         function = self.store.remove(ref)
         self._retire_idle(function.name)
@@ -376,7 +446,7 @@ class LambdaService:
 
     def invoke(self, ref: str, payload: bytes, invocation_type: str, log_type: str,
                client_context: str | None = None) -> InvokeResult:
-        function, runnable = self.store.resolve(ref)
+        function, runnable = self.store.resolve(ref, route=True)
         if runnable.pending():
             raise ApiError(409, "ResourceConflictException",
                            "The operation cannot be performed at this time. The function is "
@@ -402,10 +472,11 @@ class LambdaService:
                            f"Could not parse request body into json: {exc}") from None
         if invocation_type == "DryRun":
             return InvokeResult(204)
-        # The handler's context.invoked_function_arn is the ARN as the caller qualified it.
+        # The handler's context.invoked_function_arn is the ARN as the caller qualified it
+        # (by version, alias or $LATEST).
         invoked = function.arn(self.region)
         if parse_name(ref)[1] is not None:
-            invoked += f":{runnable.label}"
+            invoked += f":{parse_name(ref)[1]}"
         call = _Call(function, runnable, invoked)
         if invocation_type == "Event":
             threading.Thread(target=self._run_event, args=(call, payload, client_context),

@@ -183,15 +183,17 @@ def test_list_versions_pages_by_fifty_at_most(lam, create):
 
 def test_unknown_versions_and_bad_qualifiers(lam, create):
     name = create(REPORTER.format(tag="one"), Publish=True)
-    for operation in (lambda: lam.get_function(FunctionName=name, Qualifier="7"),
-                      lambda: lam.get_function_configuration(FunctionName=f"{name}:7"),
-                      lambda: lam.invoke(FunctionName=name, Qualifier="7", Payload=b"{}"),
-                      lambda: lam.delete_function(FunctionName=name, Qualifier="7")):
+    for missing, operation in (
+            ("7", lambda: lam.get_function(FunctionName=name, Qualifier="7")),
+            ("7", lambda: lam.get_function_configuration(FunctionName=f"{name}:7")),
+            ("7", lambda: lam.invoke(FunctionName=name, Qualifier="7", Payload=b"{}")),
+            ("prod", lambda: lam.invoke(FunctionName=name, Qualifier="prod", Payload=b"{}"))):
         assert error_of(operation) == ("ResourceNotFoundException",
-                                       f"Function not found: {ARN}{name}:7")
-    # No aliases here: an alias name is as missing as an unknown version.
-    assert error_of(lambda: lam.invoke(FunctionName=name, Qualifier="prod", Payload=b"{}")) \
-        == ("ResourceNotFoundException", f"Function not found: {ARN}{name}:prod")
+                                       f"Function not found: {ARN}{name}:{missing}")
+    # Measured on Lambda: deleting a version that does not exist succeeds and changes nothing.
+    lam.delete_function(FunctionName=name, Qualifier="7")
+    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)[
+        "Versions"]] == ["$LATEST", "1"]
     code, message = error_of(lambda: lam.get_function(FunctionName=f"{name}:1", Qualifier="2"))
     assert code == "InvalidParameterValueException"
     assert message == ("The derived qualifier from the function name does not match the "
@@ -286,3 +288,98 @@ def test_an_old_version_finishes_while_latest_is_replaced(lam, create, local_lam
         worker.join(timeout=60)
     assert results == [b'"one"']
     assert call(lam, name, "1")[0] == "one"
+
+
+def two_versions(lam, create) -> str:
+    name = create(REPORTER.format(tag="one"), Publish=True)
+    lam.update_function_code(FunctionName=name, ZipFile=reporter("two"), Publish=True)
+    active(lam, name, "1")
+    active(lam, name, "2")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    return name
+
+
+def test_aliases_name_a_version(lam, create):
+    """CreateAlias/GetAlias/UpdateAlias/ListAliases/DeleteAlias, and an alias wherever a
+    qualifier goes; the messages are Lambda's recorded ones."""
+    name = two_versions(lam, create)
+    live = lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1",
+                            Description="production")
+    assert (live["AliasArn"], live["FunctionVersion"], live["Description"]) == \
+        (f"{ARN}{name}:live", "1", "production")
+    assert lam.get_alias(FunctionName=name, Name="live")["RevisionId"] == live["RevisionId"]
+    payload, executed = call(lam, name, "live")
+    assert (payload["code"], executed, payload["version"]) == ("one", "1", "1")
+    assert payload["arn"] == f"{ARN}{name}:live"           # invoked_function_arn: the alias
+    assert call(lam, f"{ARN}{name}:live")[0]["code"] == "one"
+    config = lam.get_function(FunctionName=name, Qualifier="live")["Configuration"]
+    assert (config["Version"], config["FunctionArn"]) == ("1", f"{ARN}{name}:live")
+
+    assert error_of(lambda: lam.update_alias(FunctionName=name, Name="live",
+                                             FunctionVersion="2", RevisionId="stale"))[0] \
+        == "PreconditionFailedException"
+    moved = lam.update_alias(FunctionName=name, Name="live", FunctionVersion="2",
+                             RevisionId=live["RevisionId"])
+    assert moved["RevisionId"] != live["RevisionId"] and moved["Description"] == "production"
+    assert call(lam, name, "live")[1] == "2"
+
+    lam.create_alias(FunctionName=name, Name="head", FunctionVersion="$LATEST")
+    lam.create_alias(FunctionName=name, Name="old", FunctionVersion="1")
+    assert call(lam, name, "head")[1] == "$LATEST"
+    listed = lam.list_aliases(FunctionName=name)["Aliases"]
+    assert [a["Name"] for a in listed] == ["head", "live", "old"]
+    assert [a["Name"] for a in lam.list_aliases(FunctionName=name, FunctionVersion="2")[
+        "Aliases"]] == ["live"]
+    first = lam.list_aliases(FunctionName=name, MaxItems=2)
+    assert len(first["Aliases"]) == 2
+    assert [a["Name"] for a in lam.list_aliases(FunctionName=name, Marker=first["NextMarker"])[
+        "Aliases"]] == ["old"]
+
+    assert error_of(lambda: lam.create_alias(FunctionName=name, Name="live",
+                                             FunctionVersion="1")) == \
+        ("ResourceConflictException", f"Alias already exists: {ARN}{name}:live")
+    assert error_of(lambda: lam.get_alias(FunctionName=name, Name="nope")) == \
+        ("ResourceNotFoundException", f"Cannot find alias arn: {ARN}{name}:nope")
+    assert error_of(lambda: lam.create_alias(FunctionName=name, Name="ghost",
+                                             FunctionVersion="9")) == \
+        ("ResourceNotFoundException", f"Function not found: {ARN}{name}:9")
+    assert error_of(lambda: lam.create_alias(FunctionName=name, Name="12",
+                                             FunctionVersion="1"))[0] == "ValidationException"
+    # A version an alias runs cannot be deleted; DeleteFunction never deletes an alias.
+    assert error_of(lambda: lam.delete_function(FunctionName=name, Qualifier="2")) == \
+        ("ResourceConflictException",
+         "Unable to delete version because the following aliases reference it: [live]")
+    assert error_of(lambda: lam.delete_function(FunctionName=name, Qualifier="live")) == \
+        ("InvalidParameterValueException", "Deletion of aliases is not currently supported.")
+    lam.delete_alias(FunctionName=name, Name="live")
+    assert error_of(lambda: call(lam, name, "live"))[0] == "ResourceNotFoundException"
+    assert error_of(lambda: lam.delete_alias(FunctionName=name, Name="live"))[0] == \
+        "ResourceNotFoundException"
+    lam.delete_function(FunctionName=name, Qualifier="2")
+    lam.delete_function(FunctionName=name)                 # with its remaining aliases
+    assert error_of(lambda: lam.get_alias(FunctionName=name, Name="old"))[0] == \
+        "ResourceNotFoundException"
+
+
+def test_a_weighted_alias_splits_invocations(lam, create):
+    """RoutingConfig: the additional version runs with its weight's probability; each
+    answer's ExecutedVersion says which ran."""
+    name = two_versions(lam, create)
+    lam.create_alias(FunctionName=name, Name="canary", FunctionVersion="1",
+                     RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})
+    seen = {}
+    for _ in range(40):  # both versions unseen in 40 fair draws: probability 2**-39
+        payload, executed = call(lam, name, "canary")
+        seen[executed] = payload["code"]
+    assert seen == {"1": "one", "2": "two"}
+    for routing, primary in (({"2": 0.5}, "$LATEST"), ({"1": 0.5}, "1"),
+                             ({"1": 0.2, "2": 0.2}, "1")):
+        code, _ = error_of(lambda: lam.create_alias(
+            FunctionName=name, Name="bad", FunctionVersion=primary,
+            RoutingConfig={"AdditionalVersionWeights": routing}))
+        assert code == "InvalidParameterValueException"
+    # Dropping the routing sends everything to the primary.
+    lam.update_alias(FunctionName=name, Name="canary",
+                     RoutingConfig={"AdditionalVersionWeights": {}})
+    assert "RoutingConfig" not in lam.get_alias(FunctionName=name, Name="canary")
+    assert {call(lam, name, "canary")[1] for _ in range(5)} == {"1"}
