@@ -231,7 +231,8 @@ def local_reads(args, workdir: Path) -> None:
         print(f"  {label:26s}  {times[fn]:7.3f} s   {times[fn] / times[seek_read]:.2f}x the time "
               f"(target <= 1.1x)")
     print(f"  seek + read + readlines()   {times[seek_readlines]:7.3f} s")
-    for fn, label in ((range_lines, "ByteRange.lines()"), (open_lines, "iterating ByteRange.open()")):
+    for fn, label in ((range_lines, "ByteRange.lines()"),
+                      (open_lines, "iterating ByteRange.open()")):
         print(f"  {label:26s}  {times[fn]:7.3f} s   {times[fn] / times[seek_readlines]:.2f}x "
               f"the time")
 
