@@ -18,10 +18,11 @@ from typing import BinaryIO
 
 from lambdaflow import storage
 from lambdaflow.errors import LambdaflowError
-from lambdaflow.shell import aggregators, shuffle, worker
+from lambdaflow.shell import aggregators, outputs, shuffle, worker
 from lambdaflow.shell.config import ShellConfig
 from lambdaflow.shell.errors import ShellError, StageFailed
 from lambdaflow.shell.locations import Scratch
+from lambdaflow.shell.parse import Command
 from lambdaflow.shell.plan import CoordinatorStage, ParallelStage, Plan
 from lambdaflow.shell.processes import Piped, run_chain
 from lambdaflow.storage.base import COPY_CHUNK
@@ -32,9 +33,17 @@ def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scr
     """Run every stage; write the last one's output to `sink`; return the exit status."""
     current = source_url
     status = 0
+    sink = outputs.watched(sink)
     if not plan.stages:
         with storage.open_range(current, 0) as src:
-            shutil.copyfileobj(src, sink, COPY_CHUNK)
+            try:
+                shutil.copyfileobj(src, sink, COPY_CHUNK)
+                sink.flush()
+            except outputs.OutputFailed:
+                # `cat FILE > /dev/full`: cat's own write error and status, as in bash.
+                sink.take_back()
+                src.seek(0)
+                return run_chain([Command(("cat",))], src, sink, plan.shipped_env)[-1]
         return 0
     stages = plan.stages
     k = 0
@@ -53,9 +62,19 @@ def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scr
         out_url = None if last else scratch.stage_output(j)
         target = contextlib.nullcontext(sink) if last else storage.open_write(out_url)
         with _failures_named(k, commands), target as out:
-            if parallel:
-                status = _run_parallel(plan, stage, k, current, out, scratch, executor, config)
-            else:
+            try:
+                if parallel:
+                    status = _run_parallel(plan, stage, k, current, out, scratch, executor,
+                                           config)
+                else:
+                    status = _run_here(plan, commands, k, current, out)
+                if last:
+                    out.flush()
+            except outputs.OutputFailed:
+                # The output refused our writes (a full disk, /dev/full): in bash the last
+                # command would have met that error itself. Run the stage here with its last
+                # command writing straight into the output, and report what it reports.
+                out.take_back()
                 status = _run_here(plan, commands, k, current, out)
         if k > 0:
             storage.delete(current)
