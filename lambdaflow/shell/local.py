@@ -84,7 +84,8 @@ def run(parsed: ParsedPipeline, env: Mapping[str, str], *, input: str | BinaryIO
         raise ShellError("the pipeline names no input: give input= (or -i URL), or start "
                          "it with '< FILE' or 'cat FILE |'")
     with contextlib.ExitStack() as stack:
-        problem = unreadable(ends.source)
+        # Only an input the pipeline names (`< FILE`, `cat FILE |`) is bash's to fail on.
+        problem = None if isinstance(input, str) else unreadable(ends.source)
         if problem is not None:
             sink = stack.enter_context(open_sink(ends, output))
             return _run_unreadable(parsed, ends, problem, env, sink)
@@ -93,6 +94,8 @@ def run(parsed: ParsedPipeline, env: Mapping[str, str], *, input: str | BinaryIO
                 storage.size(ends.source)
             except FileNotFoundError:
                 raise ShellError(f"{ends.source}: no such input file or object") from None
+            except OSError as exc:
+                raise ShellError(f"{ends.source}: cannot read the input: {exc}") from exc
             source = stack.enter_context(storage.open_range(ends.source, 0))
             if not (ends.regular and scheme_of(ends.source) == "file"):
                 source = Piped(source)   # bash's first command would read a pipe
@@ -106,9 +109,10 @@ def run(parsed: ParsedPipeline, env: Mapping[str, str], *, input: str | BinaryIO
 
 def unreadable(url: str | None) -> OSError | None:
     """Why the local file `url` cannot be read as a regular file from its start — it is a
-    directory, or opening it fails (its mode, a non-root worker) — else None. Such an input
-    runs as bash runs it (`run`), never split: bash opens ``< FILE`` before the first command
-    starts, and what happens next is the pipeline's, not lambdaflow's, failure."""
+    directory, or opening it fails (its mode, a non-root worker) — else None. Such an input,
+    named in the pipeline (``< FILE``, ``cat FILE |``), runs as bash runs it (`run`), never
+    split: bash opens ``< FILE`` before the first command starts, and what happens next is
+    the pipeline's failure, not lambdaflow's. (Given as ``-i``/``input=``, it is refused.)"""
     if url is None or scheme_of(url) != "file":
         return None
     path = to_path(url)

@@ -51,6 +51,9 @@ class FdOutput:
             self.flush()
         return len(data)
 
+    def writable(self) -> bool:
+        return True
+
     def writelines(self, lines) -> None:
         for line in lines:
             self.write(line)
