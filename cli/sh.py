@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import signal
 import stat
 import sys
 
@@ -72,6 +73,26 @@ def _width(text: str):
 
 
 def run(args) -> int:
+    # SIGTERM ends the run the way Ctrl-C does (workers stopped, scratch removed), with the
+    # status bash reports for a command killed by it.
+    terminated = []
+
+    def on_sigterm(signum, frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        if terminated:
+            return 128 + signal.SIGTERM
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args) -> int:
     from lambdaflow.shell.errors import ShellError, StageFailed
 
     plan = args.plan or ("auto" if args.width == "auto" else "merge")

@@ -109,30 +109,49 @@ class Chunks:
         """Write the chunk `index` to `url`: `pending`, then stdin, up to the first newline at
         or after `chunk_bytes` of data. Return the bytes read past it, the data bytes written
         and whether stdin ended. An empty chunk is not created."""
-        written = 0
-        with storage.open_write(url) as out:
+        # Every touch of scratch (creating, writing, renaming into place) is made under the
+        # lock and only while not stopped: once `stop` returns, the run's directory may be
+        # removed, and nothing here may recreate it.
+        with self.lock:
+            if self.stopped:
+                raise _Stopped
+            out = storage.open_write(url)
+        try:
             if index:
                 self._put(out, b"\n")  # the newline before it: its range starts at 1
-            while True:
+            result = self._fill(out, pending)
+            with self.lock:
+                if self.stopped:
+                    raise _Stopped
+                out.close()
+            return result
+        except BaseException:
+            with self.lock:
+                out.abort()
+            raise
+
+    def _fill(self, out, pending: bytes) -> tuple[bytes, int, bool]:
+        written = 0
+        while True:
+            if not pending:
+                pending = self._stream.read1(COPY_CHUNK)  # what has arrived
                 if not pending:
-                    pending = self._stream.read1(COPY_CHUNK)  # what has arrived
-                    if not pending:
-                        if written == 0:
-                            raise _Empty
-                        return b"", written, True
-                    self.bytes_read += len(pending)
-                need = self._chunk_bytes - written
-                cut = pending.find(b"\n", max(0, need - 1)) if len(pending) >= need else -1
-                if cut < 0:
-                    self._put(out, pending)
-                    written += len(pending)
-                    pending = b""
-                    continue
-                self._put(out, pending[:cut + 1])
-                return pending[cut + 1:], written + cut + 1, False
+                    if written == 0:
+                        raise _Empty
+                    return b"", written, True
+                self.bytes_read += len(pending)
+            need = self._chunk_bytes - written
+            cut = pending.find(b"\n", max(0, need - 1)) if len(pending) >= need else -1
+            if cut < 0:
+                self._put(out, pending)
+                written += len(pending)
+                pending = b""
+                continue
+            self._put(out, pending[:cut + 1])
+            return pending[cut + 1:], written + cut + 1, False
 
     def _put(self, out, data: bytes) -> None:
-        with self.lock:  # never a write once `stop` has returned: scratch may be gone
+        with self.lock:
             if self.stopped:
                 raise _Stopped
             out.write(data)

@@ -193,6 +193,31 @@ def test_endless_stdin_with_head_returns_at_once(tmp_path):
     assert list(scratch.iterdir()) == []
 
 
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_mid_stream_removes_scratch(sig, status, tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    run = subprocess.Popen(
+        [sys.executable, "-m", "lambdaflow_cli.main", "sh", "--width", "2", "--scratch",
+         str(scratch), "sort"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, env=ENV)
+    try:
+        run.stdin.write(TEXT[:3 * CHUNK])
+        run.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not _chunks_under(scratch) and time.monotonic() < deadline:
+            time.sleep(0.01)  # waiting for the run to have written a chunk
+        assert _chunks_under(scratch)
+        run.send_signal(sig)    # stdin still open: the run is mid-stream
+        assert run.wait(timeout=30) == status, run.stderr.read()
+    finally:
+        run.kill()
+        run.wait()
+        run.stdin.close()
+        run.stderr.close()
+    assert list(scratch.iterdir()) == []
+
+
 @pytest.mark.parametrize("where", ["--scratch", "TMPDIR"])
 def test_what_a_sigkilled_run_left_is_swept_by_the_next(where, tmp_path):
     base = tmp_path / "scratch"
