@@ -94,7 +94,10 @@ class Pipeline:
             return (text + f"input: {chosen.input or 'stdin'}\nstage 1: coordinator, no "
                     f"workers: {commands or 'cat'}\noutput: {chosen.output or 'stdout'}\n")
         chosen = self.plan(input=input, output=out_url, rules=picked.plan)
-        return text + chosen.explain(config.width, config.second_round_bytes, config.fan_in)
+        text += chosen.explain(config.width, config.second_round_bytes, config.fan_in)
+        if chosen.input is None and input is None:
+            text += _stdin_note(self.plan(output=out_url), config)
+        return text
 
     def run(self, executor, *, input: str | BinaryIO | None = None,
             output: str | BinaryIO | None = None, width: int | str | None = None,
@@ -232,6 +235,17 @@ def _known_size(url: str | None) -> int | None:
         return storage.size(url)
     except OSError:
         return None
+
+
+def _stdin_note(merged: Plan, config: ShellConfig) -> str:
+    """What --explain says about a piped standard input longer than one chunk."""
+    longer = f"stdin from a pipe over {config.stdin_chunk_bytes} bytes"
+    reason = streaming.why_not(merged)
+    if reason is not None:
+        return (f"{longer}: the whole pipeline on the coordinator, reading stdin only as far "
+                f"as it needs ({reason})\n")
+    return (f"{longer}: split as it arrives, one task per chunk of ~{config.stdin_chunk_bytes}"
+            f" bytes, at most {config.stdin_window} chunks in scratch\n")
 
 
 def _one_stage(plan: Plan) -> tuple:

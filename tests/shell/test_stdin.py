@@ -176,6 +176,14 @@ def test_which_pipelines_stream(text, streams):
     assert (streaming.why_not(plan) is None) == streams
 
 
+def test_explain_says_what_a_long_pipe_gets():
+    text = Pipeline("tr A-Z a-z | head -n 1", env=ENV).explain(width=2)
+    assert f"over {CHUNK} bytes: the whole pipeline on the coordinator" in text
+    assert "may stop before its input ends" in text
+    text = Pipeline("sort", env={**ENV, "LAMBDAFLOW_SHELL_STDIN_CHUNKS": "3"}).explain(width=2)
+    assert "split as it arrives, one task per chunk of ~4000 bytes, at most 3 chunks" in text
+
+
 def test_endless_stdin_with_head_returns_at_once(tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
