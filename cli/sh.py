@@ -121,7 +121,10 @@ def _run(args) -> int:
         if sys.stdin.isatty():
             raise ShellError("the pipeline's input would be this terminal: give -i URL, "
                              "redirect stdin (< FILE), or start with 'cat FILE |'")
-        source = sys.stdin.buffer
+        # The descriptor itself, unbuffered: streamed stdin is read by a thread, and a thread
+        # blocked reading sys.stdin.buffer holds its lock, which makes the interpreter abort
+        # when it exits (Ctrl-C mid-stream) and flushes sys.stdin.
+        source = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
     width = args.width
     try:
         if plan == "local" or (plan == "auto" and width == "auto"):
@@ -183,7 +186,13 @@ def _measure(ends, source):
     size = _regular_size(source)
     if size is not None:
         return size, source
-    data = source.read(PROBE_BYTES + 1)
+    data = bytearray()
+    while len(data) <= PROBE_BYTES:   # a pipe gives what it holds per read
+        more = source.read(PROBE_BYTES + 1 - len(data))
+        if not more:
+            break
+        data += more
+    data = bytes(data)
     if len(data) <= PROBE_BYTES:
         return len(data), io.BytesIO(data)
     from lambdaflow.shell.processes import Piped

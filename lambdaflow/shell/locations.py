@@ -7,6 +7,7 @@ names (``sort -m``) local files, downloading only what is not local already.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -79,14 +80,16 @@ def scratch_space(base: str | None, resume_name: str | None = None) -> Iterator[
                              "directory (or an s3:// prefix)") from None
     try:
         yield scratch
-    except BaseException:
+    except BaseException as exc:
         if resume_name is not None:
             raise  # kept for the rerun
         # The run's own error is the one to report; a failed clean-up is only logged then.
-        try:
-            _remove(scratch, tempdir)
-        except OSError as exc:
-            _log.warning("could not remove the scratch data under %s: %s", scratch.prefix, exc)
+        _remove_logged(scratch, tempdir)
+        if isinstance(exc, KeyboardInterrupt):
+            # Ctrl-C (or SIGTERM in `lambdaflow sh`) does not wait for running tasks: the
+            # executor kills them on its way out, and one may write its part — recreating the
+            # directory — before that. Remove it again at exit, after the kill.
+            atexit.register(_remove_logged, scratch, tempdir)
         raise
     try:
         _remove(scratch, tempdir)
@@ -137,9 +140,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _remove_logged(scratch: Scratch, tempdir: str | None) -> None:
+    try:
+        _remove(scratch, tempdir)
+    except OSError as exc:
+        _log.warning("could not remove the scratch data under %s: %s", scratch.prefix, exc)
+
+
 def _remove(scratch: Scratch, tempdir: str | None) -> None:
     if tempdir is not None:
-        shutil.rmtree(tempdir)
+        if os.path.lexists(tempdir):
+            shutil.rmtree(tempdir)
     elif is_local(scratch.prefix):
         # The run's directory too, not only the files in it (a --scratch DIR stays as it was).
         path = to_path(scratch.prefix)
