@@ -94,7 +94,11 @@ def handler(event: dict, context=None) -> dict:
         from lambdaflow.errors import BrokenStdio
 
         response.pop("result", None)
-        response.pop("result_url", None)
+        spilled = response.pop("result_url", None)
+        if spilled:  # nobody will read it: free it now rather than at the job's end
+            from lambdaflow import storage
+
+            storage.delete(spilled)
         error = BrokenStdio(f"{capture.broken}, which belongs to the worker "
                             f"({_worker_name(context)}): it was reopened for the next task; "
                             f"to silence output, redirect it (contextlib.redirect_stdout) "

@@ -1,8 +1,9 @@
 """A Lambda-compatible local endpoint: `lambdaflow local-lambda`.
 
 It implements the part of Lambda's REST API lambdaflow uses (create/update/get/list/delete
-functions, tags, reserved concurrency, layers, Invoke with RequestResponse/Event/DryRun,
-LogType=Tail and ClientContext), so unmodified boto3 talks to it through ``AWS_ENDPOINT_URL_LAMBDA``, and runs
+functions, versions (Publish, PublishVersion, ListVersionsByFunction, Qualifier), aliases
+(weighted routing included), tags, reserved concurrency, layers, Invoke with RequestResponse/Event/DryRun, LogType=Tail and
+ClientContext), so unmodified boto3 talks to it through ``AWS_ENDPOINT_URL_LAMBDA``, and runs
 every function from its uploaded zip in sandbox processes under ``awslambdaric`` — the
 runtime interface client of AWS's own Python runtime — driven by this package's
 implementation of Lambda's Runtime API.
@@ -12,7 +13,9 @@ Modules, top down:
 - `server` — `LocalLambda(host, port)`: start/stop/url, a context manager.
 - `api` — HTTP routes and Lambda's error shapes; the ``/_local`` extras (logs, reset).
 - `service` — the behaviour: functions, warm pools, concurrency and throttling, logs.
-- `functions` — validation like Lambda's, code stored and unpacked once per version.
+- `functions` — validation like Lambda's, code stored and unpacked once per version; published
+  versions and name/ARN/qualifier resolution.
+- `aliases` — an alias and the validation of its name, version and routing.
 - `sandbox` — one awslambdaric process, its Runtime API listener, timeout and memory.
 - `runtime` — the directory that stands in for Lambda's runtime (awslambdaric, boto3).
 
@@ -27,7 +30,11 @@ Where it differs from Lambda, knowingly:
 
 - Sandboxes run under this interpreter: a function whose Runtime names another Python is
   refused at create (never run by the wrong interpreter).
-- Only ``$LATEST`` exists: ``Publish`` is accepted and ignored, other qualifiers are 404.
+- Versions and aliases behave as Lambda documents them (a version is an immutable snapshot of
+  code and configuration, numbered from 1, with its own warm sandboxes; its unpacked code is
+  freed when it is deleted), with these gaps: publishing does not change $LATEST's RevisionId;
+  there is no provisioned concurrency, no per-alias or per-version concurrency, policy or
+  event-invoke configuration; tags are the function's whatever qualifier an ARN carries.
 - Layers are this endpoint's own (PublishLayerVersion here); ARNs of AWS's public layers do
   not exist offline and are refused, as Lambda refuses a missing layer.
 - The runtime is PID 1 of its sandbox (Lambda's init is), and ``/tmp`` is a tmpfs whose pages

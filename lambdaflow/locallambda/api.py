@@ -36,6 +36,7 @@ import uuid
 
 from lambdaflow.lambda_limits import EVENT_PAYLOAD, MAX_ZIPPED, SYNC_PAYLOAD
 from lambdaflow.locallambda.apierror import ApiError
+from lambdaflow.locallambda.functions import qualify
 from lambdaflow.locallambda.service import LambdaService
 
 log = logging.getLogger(__name__)
@@ -197,14 +198,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _route(self, method: str, seg: list[str], query: dict, body: bytes) -> None:
         service = self.server.service
         first = lambda key: query.get(key, [None])[0]  # noqa: E731
-        ref = seg[2] if len(seg) >= 3 else ""
-        if first("Qualifier"):
-            ref = f"{ref}:{first('Qualifier')}"
+        ref = qualify(seg[2], first("Qualifier")) if len(seg) >= 3 else ""
         match (method, seg[:2], len(seg), seg[3] if len(seg) > 3 else None):
             case ("POST", ["2015-03-31", "functions"], 2, _):
                 self._json(201, service.create_function(self._parse(body)))
             case ("GET", ["2015-03-31", "functions"], 2, _):
-                self._json(200, service.list_functions(first("Marker"), first("MaxItems")))
+                self._json(200, service.list_functions(first("Marker"), first("MaxItems"),
+                                                       first("FunctionVersion")))
             case ("GET", ["2015-03-31", "functions"], 3, _):
                 self._json(200, service.get_function(ref))
             case ("DELETE", ["2015-03-31", "functions"], 3, _):
@@ -216,6 +216,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._json(200, service.update_configuration(ref, self._parse(body)))
             case ("PUT", ["2015-03-31", "functions"], 4, "code"):
                 self._json(200, service.update_code(ref, self._parse(body)))
+            case ("POST", ["2015-03-31", "functions"], 4, "versions"):
+                self._json(201, service.publish_version(ref, self._parse(body)))
+            case ("GET", ["2015-03-31", "functions"], 4, "versions"):
+                self._json(200, service.list_versions(ref, first("Marker"), first("MaxItems")))
+            case ("POST", ["2015-03-31", "functions"], 4, "aliases"):
+                self._json(201, service.create_alias(ref, self._parse(body)))
+            case ("GET", ["2015-03-31", "functions"], 4, "aliases"):
+                self._json(200, service.list_aliases(ref, first("FunctionVersion"),
+                                                     first("Marker"), first("MaxItems")))
+            case ("GET", ["2015-03-31", "functions"], 5, "aliases"):
+                self._json(200, service.get_alias(ref, seg[4]))
+            case ("PUT", ["2015-03-31", "functions"], 5, "aliases"):
+                self._json(200, service.update_alias(ref, seg[4], self._parse(body)))
+            case ("DELETE", ["2015-03-31", "functions"], 5, "aliases"):
+                service.delete_alias(ref, seg[4])
+                self._json(204, None)
             case ("POST", ["2015-03-31", "functions"], 4, "invocations"):
                 result = service.invoke(
                     ref, body, self.headers.get("X-Amz-Invocation-Type") or "RequestResponse",

@@ -4,14 +4,21 @@ Each uploaded zip is stored once by content (``<workdir>/code/<sha256 hex>.zip``
 once next to it; every sandbox of that code version runs from the same unpacked directory, so a
 warm invoke never touches the zip again. A function's `revision` changes with every code or
 configuration update; sandboxes started for an older revision are retired instead of reused.
+
+A `Function` is its ``$LATEST`` (mutable) plus its published `Version`s: immutable snapshots of
+``$LATEST``'s code and configuration, numbered 1, 2, ... and never renumbered, as on Lambda. A
+stored zip is freed when neither a function's ``$LATEST``, nor a version, nor a layer uses it.
+An `Alias` names a version (or $LATEST) and is resolved wherever a qualifier is accepted.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import datetime
 import hashlib
+import json
 import re
 import shutil
 import threading
@@ -25,6 +32,7 @@ from lambdaflow.lambda_limits import (
     ARCHITECTURES, EPHEMERAL_MB, ENV_KEY, FUNCTION_NAME, MAX_ENV_BYTES, MAX_UNZIPPED, MAX_ZIPPED,
     MEMORY_MB, RESERVED_ENV, RUNTIMES, TIMEOUT_S,
 )
+from lambdaflow.locallambda.aliases import Alias
 from lambdaflow.locallambda.apierror import ApiError, invalid, not_found
 
 ACCOUNT_ID = "123456789012"
@@ -32,6 +40,9 @@ SETTLE_SECONDS = 1.0   # how long a function stays Pending/InProgress when nobod
 _ARN_NAME = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$")
 _PARTIAL_ARN = re.compile(r"^\d{12}:function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$")
+# Lambda's Qualifier pattern (botocore's lambda model: "(|[a-zA-Z0-9$_-]+)", at most 128).
+_QUALIFIER = re.compile(r"^[a-zA-Z0-9$_-]{1,128}$")
+LATEST = "$LATEST"
 
 
 def _arn_place(ref: str) -> tuple[str | None, str] | None:
@@ -59,38 +70,78 @@ def parse_name(ref: str) -> tuple[str, str | None]:
     return name, qualifier or None
 
 
-@dataclass(frozen=True)
-class Code:
-    """One stored code version: the zip's digest and size, and where it is unpacked."""
+def qualify(ref: str, qualifier: str | None) -> str:
+    """`ref` with Invoke/GetFunction/DeleteFunction's ``Qualifier`` parameter folded in; a
+    qualifier both in the name and in the parameter must agree, as Lambda requires."""
+    if not qualifier:
+        return ref
+    _, named = parse_name(ref)
+    if named is not None:
+        if named != qualifier:
+            raise invalid("The derived qualifier from the function name does not match the "
+                          "specified qualifier.")
+        return ref
+    return f"{ref}:{qualifier}"
 
-    sha256: str      # base64 of the SHA-256 digest, Lambda's CodeSha256
-    size: int
-    zip_path: Path
-    root: Path       # unpacked: the sandbox's LAMBDA_TASK_ROOT
+
+def check_qualifier(qualifier: str) -> None:
+    if not _QUALIFIER.match(qualifier):
+        raise ApiError(400, "ValidationException",
+                       f"1 validation error detected: Value '{qualifier}' at 'qualifier' failed "
+                       f"to satisfy constraint: Member must satisfy regular expression pattern: "
+                       f"(|[a-zA-Z0-9$_-]+)")
 
 
-@dataclass
-class Function:
-    name: str
-    config: dict            # validated configuration fields, as Lambda echoes them
-    code: Code
-    tags: dict = field(default_factory=dict)
-    reserved: int | None = None
-    revision: str = field(default_factory=lambda: str(uuid.uuid4()))
-    last_modified: str = ""
-    # Lambda answers CreateFunction with State Pending and an update with LastUpdateStatus
-    # InProgress, and refuses to invoke a Pending function: code that skips the waiters
-    # fails there, so it fails here too. The next read (what a waiter does) settles it;
-    # otherwise it settles after SETTLE_SECONDS.
-    settling: str = ""                  # "" | "create" | "update"
-    settling_until: float = 0.0
+def not_latest() -> ApiError:
+    """What Lambda answers an operation on $LATEST only (updates, concurrency, publishing)
+    that names a version or alias."""
+    return invalid("Current operation does not support versions other than $LATEST. Please set "
+                   "the version to $LATEST or do not set a version in your request.")
 
-    def touch(self, settling: str = "") -> None:
-        self.settling = settling
-        self.settling_until = time.monotonic() + SETTLE_SECONDS if settling else 0.0
-        self.revision = str(uuid.uuid4())
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self.last_modified = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+
+def function_arn(region: str, name: str, qualifier: str | None = None) -> str:
+    arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
+
+
+def _now() -> str:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+
+
+def _document(name: str, config: dict, code: Code, arn: str, version: str,
+              last_modified: str, revision: str) -> dict:
+    """The FunctionConfiguration document Lambda returns for one version of a function."""
+    doc = dict(config)
+    doc.update({
+        "FunctionName": name,
+        "FunctionArn": arn,
+        "CodeSize": code.size,
+        "CodeSha256": code.sha256,
+        "LastModified": last_modified,
+        "Version": version,
+        "RevisionId": revision,
+        "State": "Active",
+    })
+    return doc
+
+
+def _document_tail(doc: dict, name: str) -> dict:
+    doc.update({
+        "PackageType": "Zip",
+        "TracingConfig": {"Mode": "PassThrough"},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"},
+    })
+    return doc
+
+
+class _Runnable:
+    """What a sandbox needs of whatever it runs: $LATEST or a published version."""
+
+    config: dict
+    code: "Code"
+    revision: str
 
     @property
     def memory_mb(self) -> int:
@@ -104,9 +155,89 @@ class Function:
     def environment(self) -> dict[str, str]:
         return self.config["Environment"]["Variables"]
 
+
+@dataclass(frozen=True)
+class Code:
+    """One stored code version: the zip's digest and size, and where it is unpacked."""
+
+    sha256: str      # base64 of the SHA-256 digest, Lambda's CodeSha256
+    size: int
+    zip_path: Path
+    root: Path       # unpacked: the sandbox's LAMBDA_TASK_ROOT
+
+
+@dataclass
+class Version(_Runnable):
+    """One published version: what $LATEST was when it was published, never changed since."""
+
+    name: str
+    number: int
+    config: dict
+    code: Code
+    source: str             # `Function.snapshot()` it was published from
+    revision: str = field(default_factory=lambda: str(uuid.uuid4()))
+    last_modified: str = field(default_factory=_now)
+    # Lambda answers PublishVersion with State Pending (the version's environment is being
+    # created); as for a new function, the next read settles it, or SETTLE_SECONDS do.
+    settling_until: float = field(default_factory=lambda: time.monotonic() + SETTLE_SECONDS)
+
+    @property
+    def label(self) -> str:
+        return str(self.number)
+
+    def pending(self) -> bool:
+        return time.monotonic() < self.settling_until
+
+    def settle(self) -> None:
+        self.settling_until = 0.0
+
+    def arn(self, region: str) -> str:
+        return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{self.name}:{self.number}"
+
+    def configuration(self, region: str) -> dict:
+        doc = _document(self.name, self.config, self.code, self.arn(region), self.label,
+                        self.last_modified, self.revision)
+        if self.pending():
+            doc.update(State="Pending", StateReason="The function is being created.",
+                       StateReasonCode="Creating")
+        # A published version has no LastUpdateStatus: it is never updated.
+        return _document_tail(doc, self.name)
+
+
+@dataclass
+class Function(_Runnable):
+    name: str
+    config: dict            # validated configuration fields, as Lambda echoes them
+    code: Code
+    tags: dict = field(default_factory=dict)
+    reserved: int | None = None
+    revision: str = field(default_factory=lambda: str(uuid.uuid4()))
+    last_modified: str = ""
+    # Lambda answers CreateFunction with State Pending and an update with LastUpdateStatus
+    # InProgress, and refuses to invoke a Pending function: code that skips the waiters
+    # fails there, so it fails here too. The next read (what a waiter does) settles it;
+    # otherwise it settles after SETTLE_SECONDS.
+    settling: str = ""                  # "" | "create" | "update"
+    settling_until: float = 0.0
+    versions: dict[int, Version] = field(default_factory=dict)
+    next_version: int = 1               # numbers are never reused, as on Lambda
+    aliases: dict[str, Alias] = field(default_factory=dict)
+
+    label = LATEST
+
+    def touch(self, settling: str = "") -> None:
+        self.settling = settling
+        self.settling_until = time.monotonic() + SETTLE_SECONDS if settling else 0.0
+        self.revision = str(uuid.uuid4())
+        self.last_modified = _now()
+
     def pending(self) -> bool:
         """Whether Lambda would still call this function Pending (just created)."""
         return self.settling == "create" and time.monotonic() < self.settling_until
+
+    def busy(self) -> bool:
+        """Whether Lambda would still call $LATEST Pending or InProgress."""
+        return bool(self.settling) and time.monotonic() < self.settling_until
 
     def settle(self) -> None:
         self.settling = ""
@@ -114,20 +245,18 @@ class Function:
     def arn(self, region: str) -> str:
         return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{self.name}"
 
-    def configuration(self, region: str) -> dict:
-        """The FunctionConfiguration document Lambda returns for this function."""
-        doc = dict(self.config)
-        doc.update({
-            "FunctionName": self.name,
-            "FunctionArn": self.arn(region),
-            "CodeSize": self.code.size,
-            "CodeSha256": self.code.sha256,
-            "LastModified": self.last_modified,
-            "Version": "$LATEST",
-            "RevisionId": self.revision,
-            "State": "Active",
-            "LastUpdateStatus": "Successful",
-        })
+    def snapshot(self) -> str:
+        """$LATEST's code and configuration as one comparable value: Lambda publishes no new
+        version while these equal the last version's."""
+        return self.code.sha256 + json.dumps(self.config, sort_keys=True)
+
+    def configuration(self, region: str, qualified: bool = False) -> dict:
+        """The FunctionConfiguration document of $LATEST; its ARN ends in ``:$LATEST`` when
+        the request named that qualifier (as Lambda answers)."""
+        arn = self.arn(region) + (f":{LATEST}" if qualified else "")
+        doc = _document(self.name, self.config, self.code, arn, LATEST, self.last_modified,
+                        self.revision)
+        doc["LastUpdateStatus"] = "Successful"
         if self.settling and time.monotonic() < self.settling_until:
             reason = {"StateReason" if self.settling == "create" else "LastUpdateStatusReason":
                       "The function is being created.",
@@ -138,13 +267,10 @@ class Function:
                 doc["State"] = "Pending"
             else:
                 doc["LastUpdateStatus"] = "InProgress"
-        doc.update({
-            "PackageType": "Zip",
-            "TracingConfig": {"Mode": "PassThrough"},
-            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
-            "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.name}"},
-        })
-        return doc
+        return _document_tail(doc, self.name)
+
+    def codes(self) -> list[Code]:
+        return [self.code, *(v.code for v in self.versions.values())]
 
 
 # Fields CreateFunction and UpdateFunctionConfiguration share, with Lambda's defaults.
@@ -309,20 +435,42 @@ class FunctionStore:
 
     # -- functions --------------------------------------------------------------------------
 
-    def get(self, ref: str) -> Function:
+    def resolve(self, ref: str, route: bool = False) -> tuple[Function, Function | Version]:
+        """The function `ref` names and what its qualifier selects: $LATEST (the function
+        itself, also when unqualified), a published version, or an alias's version (with
+        `route`, the one its weights pick for an invocation; else its primary). Anything
+        else is Lambda's ResourceNotFoundException naming the qualified ARN."""
         name, qualifier = parse_name(ref)
+        if qualifier is not None:
+            check_qualifier(qualifier)
         place = _arn_place(ref)
         if place is not None and (place[1] != ACCOUNT_ID or place[0] not in (None, self.region)):
             # An ARN of another region or account names a function that is not here.
             raise not_found("Function", ref)
+        arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
         with self._lock:
             function = self._functions.get(name)
-        arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
-        if function is None:
-            raise not_found("Function", arn)
-        if qualifier not in (None, "$LATEST"):
+            if function is None:
+                raise not_found("Function", arn if qualifier is None else f"{arn}:{qualifier}")
+            target = LATEST if qualifier is None else qualifier
+            if not target.isdigit() and target != LATEST:
+                alias = function.aliases.get(target)
+                target = "" if alias is None else alias.pick() if route \
+                    else alias.function_version
+            if target == LATEST:
+                return function, function
+            version = function.versions.get(int(target)) if target.isdigit() else None
+        if version is None:
             raise not_found("Function", f"{arn}:{qualifier}")
-        return function
+        return function, version
+
+    def get(self, ref: str) -> Function:
+        """The function `ref` names, for operations on $LATEST only (updates, publishing,
+        concurrency): a version or alias qualifier is refused as Lambda refuses it."""
+        _, qualifier = parse_name(ref)
+        if qualifier not in (None, LATEST):
+            raise not_latest()
+        return self.resolve(ref)[0]
 
     def add(self, function: Function) -> None:
         with self._lock:
@@ -333,18 +481,104 @@ class FunctionStore:
             self._functions[function.name] = function
 
     def remove(self, ref: str) -> Function:
-        function = self.get(ref)
+        function, _ = self.resolve(ref)
         with self._lock:
             if self._functions.get(function.name) is function:
                 return self._functions.pop(function.name)
         # Deleted (or deleted and re-created) by a concurrent request since `get`.
         raise not_found("Function", function.arn(self.region))
 
-    def release(self, code: Code) -> None:
-        """Free `code`'s zip and unpacked tree once no function uses it (a sandbox still
-        running it keeps its own bind mount of the tree)."""
+    def publish(self, function: Function, description: str | None = None) -> Version:
+        """Snapshot $LATEST as the next version, or return the last version if $LATEST has not
+        changed since it was published (Lambda publishes no duplicate)."""
         with self._lock:
-            used = any(f.code.root == code.root for f in self._functions.values()) or any(
+            if self._functions.get(function.name) is not function:
+                raise not_found("Function", function.arn(self.region))
+            snapshot = function.snapshot()
+            if function.versions:
+                last = function.versions[max(function.versions)]
+                if last.source == snapshot:
+                    return last
+            config = copy.deepcopy(function.config)
+            if description is not None:
+                config["Description"] = description
+            version = Version(function.name, function.next_version, config, function.code,
+                              snapshot)
+            function.versions[version.number] = version
+            function.next_version += 1
+            return version
+
+    def remove_version(self, function: Function, number: int) -> Version | None:
+        """Delete a version; None if there is none by that number (Lambda answers that
+        DeleteFunction with success). A version an alias may run is refused."""
+        with self._lock:
+            users = sorted(a.name for a in function.aliases.values()
+                           if str(number) in a.versions())
+            if users:
+                raise ApiError(409, "ResourceConflictException",
+                               f"Unable to delete version because the following aliases "
+                               f"reference it: [{', '.join(users)}]")
+            return function.versions.pop(number, None)
+
+    # -- aliases ----------------------------------------------------------------------------
+
+    def alias(self, function: Function, name: str) -> Alias:
+        with self._lock:
+            alias = function.aliases.get(name)
+        if alias is None:
+            raise ApiError(404, "ResourceNotFoundException",
+                           f"Cannot find alias arn: {function.arn(self.region)}:{name}")
+        return alias
+
+    def _check_versions(self, function: Function, versions: set[str]) -> None:
+        """Every version an alias names must exist (caller holds the lock)."""
+        for version in sorted(versions - {LATEST}):
+            if int(version) not in function.versions:
+                raise not_found("Function", f"{function.arn(self.region)}:{version}")
+
+    def add_alias(self, function: Function, alias: Alias) -> None:
+        with self._lock:
+            if self._functions.get(function.name) is not function:
+                raise not_found("Function", function.arn(self.region))
+            if alias.name in function.aliases:
+                raise ApiError(409, "ResourceConflictException",
+                               f"Alias already exists: {function.arn(self.region)}:"
+                               f"{alias.name}")
+            self._check_versions(function, alias.versions())
+            function.aliases[alias.name] = alias
+
+    def replace_alias(self, function: Function, old: Alias, new: Alias) -> None:
+        """Put `new` in `old`'s place, unless `old` was changed or deleted meanwhile."""
+        with self._lock:
+            if function.aliases.get(old.name) is not old:
+                raise ApiError(412, "PreconditionFailedException",
+                               "The Revision Id provided does not match the latest Revision "
+                               "Id. Call the GetFunction/GetAlias API to retrieve the latest "
+                               "Revision Id")
+            self._check_versions(function, new.versions())
+            function.aliases[new.name] = new
+
+    def remove_alias(self, function: Function, name: str) -> None:
+        with self._lock:
+            if function.aliases.pop(name, None) is not None:
+                return
+        raise ApiError(404, "ResourceNotFoundException",
+                       f"Cannot find alias arn: {function.arn(self.region)}:{name}")
+
+    def is_live(self, function: Function, runnable: Function | Version) -> bool:
+        """Whether `runnable` ($LATEST or a version of `function`) still exists."""
+        with self._lock:
+            if self._functions.get(function.name) is not function:
+                return False
+            return runnable is function or \
+                function.versions.get(getattr(runnable, "number", 0)) is runnable
+
+    def release(self, code: Code) -> None:
+        """Free `code`'s zip and unpacked tree once no function, version or layer uses it (a
+        sandbox still running it keeps its own bind mount of the tree)."""
+        with self._lock:
+            used = any(c.root == code.root for f in self._functions.values()
+                       for c in f.codes()) or any(
                 layer.code.root == code.root
                 for versions in self._layers.values() for layer in versions.values())
         if used:
@@ -390,11 +624,6 @@ class FunctionStore:
         with self._lock:
             return self._layers.get(name, {}).pop(version, None)
 
-    def is_current(self, function: Function) -> bool:
-        """Whether `function` is still defined (not deleted, nor deleted and re-created)."""
-        with self._lock:
-            return self._functions.get(function.name) is function
-
     def all(self) -> list[Function]:
         with self._lock:
             return sorted(self._functions.values(), key=lambda f: f.name)
@@ -406,7 +635,7 @@ class FunctionStore:
             raise ApiError(400, "ValidationException",
                            f"1 validation error detected: Value '{arn}' at 'resource' "
                            f"failed to satisfy constraint: Member must be a function ARN")
-        return self.get(match.group(1))
+        return self.resolve(match.group(1))[0]
 
 
 def extract(archive: zipfile.ZipFile, dest: Path) -> None:

@@ -8,11 +8,12 @@ synchronous invocation past its limit is refused (429 TooManyRequestsException, 
 Lambda's ``Reason``); an Event invocation is queued, as Lambda's async queue does, and runs
 when a slot frees.
 
-Sandboxes: each function keeps a stack of idle warm sandboxes for its current revision. An
+Sandboxes: each function version ($LATEST and every published version) keeps a stack of idle
+warm sandboxes for its current revision, so a version never runs another version's code. An
 invocation takes the most recently used one (its caches are the warmest) or starts a new one
 (a cold start, with ``Init Duration`` in its REPORT line). A sandbox that died, timed out or
 ran out of memory is dropped; the next invocation starts a fresh one. Idle sandboxes live until
-their function is updated or deleted, the endpoint stops, or they sit unused for `IDLE_TTL`
+their version is updated or deleted, the endpoint stops, or they sit unused for `IDLE_TTL`
 seconds (checked whenever a sandbox is returned, so a burst's extra sandboxes go away once
 traffic calms down, as Lambda reclaims idle execution environments).
 """
@@ -39,11 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdaflow.lambda_limits import EVENT_PAYLOAD, MAX_UNZIPPED, MAX_ZIPPED, SYNC_PAYLOAD
+from lambdaflow.locallambda import aliases
 from lambdaflow.locallambda.apierror import ApiError, invalid
 from lambdaflow.locallambda.auth import Keyring
 from lambdaflow.locallambda.functions import (
-    Function, FunctionStore, decode_zip, extract, parse_name,
-    validate_architectures, validate_config)
+    LATEST, Function, FunctionStore, Version, check_qualifier, decode_zip, extract,
+    function_arn, parse_name, validate_architectures, validate_config)
 from lambdaflow.locallambda import rootfs
 from lambdaflow.locallambda.isolation import Support
 from lambdaflow.locallambda.sandbox import Invocation, Isolation, Limits, Sandbox
@@ -61,6 +63,16 @@ CLIENT_CONTEXT_MAX = 3583              # bytes of ClientContext (base64-decoded 
 # the same (local) AWS endpoints. Never its credentials: a sandbox gets its role's (`auth`).
 PASSTHROUGH_PREFIXES = ("AWS_ENDPOINT_URL",)
 PASSTHROUGH = ("AWS_CA_BUNDLE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One invocation's target: the function (its concurrency), what runs ($LATEST or a
+    version), and the ARN the caller named."""
+
+    function: Function
+    runnable: Function | Version
+    invoked_arn: str
 
 
 @dataclass
@@ -89,7 +101,8 @@ class LambdaService:
         self._workdir = workdir
         self._runtime_dir = runtime_dir
         self._lock = threading.Condition()
-        self._idle: dict[str, list[Sandbox]] = collections.defaultdict(list)
+        # Idle warm sandboxes by (function name, version label).
+        self._idle: dict[tuple[str, str], list[Sandbox]] = collections.defaultdict(list)
         self._live: set[Sandbox] = set()
         self._in_flight: dict[str, int] = collections.defaultdict(int)
         self._unreserved_in_flight = 0
@@ -110,6 +123,8 @@ class LambdaService:
         function = Function(name=name, config=config, code=code, tags=dict(tags))
         self.store.add(function)
         self._logs.setdefault(name, collections.deque(maxlen=LOG_LINES_KEPT))
+        if body.get("Publish"):
+            return self.store.publish(function).configuration(self.region)
         return function.configuration(self.region)
 
     def update_code(self, ref: str, body: dict) -> dict:
@@ -120,12 +135,15 @@ class LambdaService:
         else:
             architectures = function.config["Architectures"]
         code = self.store.store_code(self._code_bytes(body))
-        if not body.get("DryRun"):
-            old, function.code = function.code, code
-            function.config["Architectures"] = architectures
-            function.touch(settling="update")
-            self._retire_idle(function.name)
-            self.store.release(old)
+        if body.get("DryRun"):
+            return function.configuration(self.region)
+        old, function.code = function.code, code
+        function.config["Architectures"] = architectures
+        function.touch(settling="update")
+        self._retire_idle(function.name, LATEST)
+        self.store.release(old)  # kept while a published version still runs it
+        if body.get("Publish"):
+            return self.store.publish(function).configuration(self.region)
         return function.configuration(self.region)
 
     def update_configuration(self, ref: str, body: dict) -> dict:
@@ -136,17 +154,15 @@ class LambdaService:
         self._resolve_layers(config)
         function.config = config
         function.touch(settling="update")
-        self._retire_idle(function.name)
+        self._retire_idle(function.name, LATEST)
         return function.configuration(self.region)
 
     def get_function(self, ref: str) -> dict:
-        function = self.store.get(ref)
-        function.settle()  # what a waiter reads is the settled state
+        function, runnable = self.store.resolve(ref)
+        runnable.settle()  # what a waiter reads is the settled state
         doc = {
-            "Configuration": function.configuration(self.region),
-            "Code": {"RepositoryType": "S3",
-                     "Location": f"{self.base_url}/_local/code/{function.code.zip_path.name}"
-                                 f"?token={self._code_token(function.code.zip_path.name)}"},
+            "Configuration": self._configuration(ref, runnable),
+            "Code": {"RepositoryType": "S3", "Location": self._code_location(runnable.code)},
             "Tags": dict(function.tags),
         }
         if function.reserved is not None:
@@ -162,32 +178,157 @@ class LambdaService:
         return hmac.compare_digest(self._code_token(filename).encode(), token.encode())
 
     def get_configuration(self, ref: str) -> dict:
-        function = self.store.get(ref)
-        function.settle()
-        return function.configuration(self.region)
+        _, runnable = self.store.resolve(ref)
+        runnable.settle()
+        return self._configuration(ref, runnable)
 
-    def list_functions(self, marker: str | None, max_items: str | None) -> dict:
+    def _configuration(self, ref: str, runnable: Function | Version) -> dict:
+        """The document of what `ref` selects, its ARN qualified as the request qualified it
+        (a version's number, an alias's name, ``$LATEST``; none: unqualified), as Lambda
+        answers."""
+        qualifier = parse_name(ref)[1]
+        if isinstance(runnable, Version):
+            doc = runnable.configuration(self.region)
+        else:
+            doc = runnable.configuration(self.region, qualified=qualifier is not None)
+        if qualifier is not None:
+            doc["FunctionArn"] = function_arn(self.region, runnable.name, qualifier)
+        return doc
+
+    def list_functions(self, marker: str | None, max_items: str | None,
+                       function_version: str | None = None) -> dict:
+        if function_version not in (None, "ALL"):
+            raise ApiError(400, "ValidationException",
+                           f"1 validation error detected: Value '{function_version}' at "
+                           f"'functionVersion' failed to satisfy constraint: Member must "
+                           f"satisfy enum value set: [ALL]")
         functions = self.store.all()
         for function in functions:
             function.settle()
-        try:
-            start = int(marker) if marker else 0
-            count = int(max_items) if max_items else 50
-        except ValueError:
-            raise invalid("Marker and MaxItems must be integers") from None
-        if not 1 <= count <= 10000:
-            raise invalid("MaxItems must be from 1 to 10000")
-        count = min(count, 50)  # Lambda pages ListFunctions by 50 at most, whatever MaxItems says
-        page = functions[start:start + count]
-        doc: dict = {"Functions": [f.configuration(self.region) for f in page]}
-        if start + count < len(functions):
-            doc["NextMarker"] = str(start + count)
+        if function_version == "ALL":  # every version of every function, ARNs qualified
+            docs = [d for f in functions for d in self._version_documents(f)]
+        else:
+            docs = [f.configuration(self.region) for f in functions]
+        page, next_marker = _page(docs, marker, max_items)
+        doc: dict = {"Functions": page}
+        if next_marker is not None:
+            doc["NextMarker"] = next_marker
+        return doc
+
+    # -- versions ---------------------------------------------------------------------------
+
+    def publish_version(self, ref: str, body: dict) -> dict:
+        function = self.store.get(ref)
+        _check_revision(function, body)
+        expected = body.get("CodeSha256")
+        if expected and expected != function.code.sha256:
+            raise invalid(f"CodeSHA256 ({expected}) is different from current CodeSHA256 in "
+                          f"$LATEST ({function.code.sha256}). Please try again with the "
+                          f"CodeSHA256 in $LATEST.")
+        if function.busy():
+            raise ApiError(409, "ResourceConflictException",
+                           f"The operation cannot be performed at this time. An update is in "
+                           f"progress for resource: {function.arn(self.region)}")
+        description = body.get("Description")
+        if description is not None and (not isinstance(description, str)
+                                        or len(description) > 256):
+            raise invalid("Description must be a string of at most 256 characters")
+        return self.store.publish(function, description).configuration(self.region)
+
+    def list_versions(self, ref: str, marker: str | None, max_items: str | None) -> dict:
+        function = self.store.get(ref)
+        function.settle()
+        page, next_marker = _page(self._version_documents(function), marker, max_items)
+        doc: dict = {"Versions": page}
+        if next_marker is not None:
+            doc["NextMarker"] = next_marker
+        return doc
+
+    def _version_documents(self, function: Function) -> list[dict]:
+        """$LATEST then each version in publishing order, every ARN qualified (Lambda's
+        ListVersionsByFunction)."""
+        versions = [function.versions[n] for n in sorted(dict(function.versions))]
+        return [function.configuration(self.region, qualified=True),
+                *(v.configuration(self.region) for v in versions)]
+
+    # -- aliases ----------------------------------------------------------------------------
+
+    def create_alias(self, ref: str, body: dict) -> dict:
+        function = self.store.get(ref)
+        name = aliases.validate_name(body.get("Name"))
+        version = aliases.validate_version(body.get("FunctionVersion"))
+        alias = aliases.Alias(
+            name, version, aliases.validate_description(body.get("Description") or ""),
+            aliases.validate_routing(body.get("RoutingConfig"), version))
+        self.store.add_alias(function, alias)
+        return alias.document(function.arn(self.region))
+
+    def get_alias(self, ref: str, name: str) -> dict:
+        function = self.store.get(ref)
+        return self.store.alias(function, name).document(function.arn(self.region))
+
+    def update_alias(self, ref: str, name: str, body: dict) -> dict:
+        function = self.store.get(ref)
+        old = self.store.alias(function, name)
+        expected = body.get("RevisionId")
+        if expected and expected != old.revision:
+            raise ApiError(412, "PreconditionFailedException",
+                           "The Revision Id provided does not match the latest Revision Id. "
+                           "Call the GetFunction/GetAlias API to retrieve the latest "
+                           "Revision Id")
+        version = old.function_version
+        if body.get("FunctionVersion") is not None:
+            version = aliases.validate_version(body["FunctionVersion"])
+        description = old.description
+        if body.get("Description") is not None:
+            description = aliases.validate_description(body["Description"])
+        weights = old.weights
+        if body.get("RoutingConfig") is not None:
+            weights = aliases.validate_routing(body["RoutingConfig"], version)
+        elif weights:
+            weights = aliases.validate_routing({"AdditionalVersionWeights": weights}, version)
+        new = aliases.Alias(name, version, description, weights)
+        self.store.replace_alias(function, old, new)
+        return new.document(function.arn(self.region))
+
+    def delete_alias(self, ref: str, name: str) -> None:
+        self.store.remove_alias(self.store.get(ref), name)
+
+    def list_aliases(self, ref: str, version: str | None, marker: str | None,
+                     max_items: str | None) -> dict:
+        function = self.store.get(ref)
+        chosen = sorted((a for a in list(function.aliases.values())
+                         if version is None or a.function_version == version),
+                        key=lambda a: a.name)
+        page, next_marker = _page([a.document(function.arn(self.region)) for a in chosen],
+                                  marker, max_items)
+        doc: dict = {"Aliases": page}
+        if next_marker is not None:
+            doc["NextMarker"] = next_marker
         return doc
 
     def delete_function(self, ref: str) -> None:
+        """Delete the function with every version and alias, or (qualified) one version.
+        As measured on Lambda: $LATEST or an alias as the qualifier is refused, a version
+        that does not exist is a success that changes nothing."""
+        qualifier = parse_name(ref)[1]
+        if qualifier is not None:
+            check_qualifier(qualifier)
+            if qualifier == LATEST:
+                raise invalid("$LATEST version cannot be deleted without deleting the "
+                              "function.")
+            if not qualifier.isdigit():
+                raise invalid("Deletion of aliases is not currently supported.")
+            function = self.store.get(ref.removesuffix(f":{qualifier}"))
+            version = self.store.remove_version(function, int(qualifier))
+            if version is not None:
+                self._retire_idle(function.name, version.label)
+                self.store.release(version.code)
+            return
         function = self.store.remove(ref)
         self._retire_idle(function.name)
-        self.store.release(function.code)
+        for code in {c.root: c for c in function.codes()}.values():
+            self.store.release(code)
 
     def tag(self, arn: str, tags: dict) -> None:
         _check_tags(tags)
@@ -232,7 +373,7 @@ class LambdaService:
     def account_settings(self) -> dict:
         functions = self.store.all()
         reserved = sum(f.reserved or 0 for f in functions)
-        total = sum(f.code.size for f in functions)
+        total = sum(c.size for f in functions for c in f.codes())
         return {
             "AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": MAX_UNZIPPED,
                              "CodeSizeZipped": MAX_ZIPPED,
@@ -267,9 +408,9 @@ class LambdaService:
             layer = self.store.layer_by_arn(entry["Arn"])
             entry["CodeSize"] = layer.code.size
 
-    def _opt(self, function: Function) -> Path | None:
-        """The function's layers unpacked in order into one directory: its /opt."""
-        arns = [entry["Arn"] for entry in function.config.get("Layers") or []]
+    def _opt(self, runnable: Function | Version) -> Path | None:
+        """The function version's layers unpacked in order into one directory: its /opt."""
+        arns = [entry["Arn"] for entry in runnable.config.get("Layers") or []]
         if not arns:
             return None
         layers = [self.store.layer_by_arn(arn) for arn in arns]
@@ -305,8 +446,8 @@ class LambdaService:
 
     def invoke(self, ref: str, payload: bytes, invocation_type: str, log_type: str,
                client_context: str | None = None) -> InvokeResult:
-        function = self.store.get(ref)
-        if function.pending():
+        function, runnable = self.store.resolve(ref, route=True)
+        if runnable.pending():
             raise ApiError(409, "ResourceConflictException",
                            "The operation cannot be performed at this time. The function is "
                            "currently in the following state: Pending")
@@ -331,16 +472,22 @@ class LambdaService:
                            f"Could not parse request body into json: {exc}") from None
         if invocation_type == "DryRun":
             return InvokeResult(204)
+        # The handler's context.invoked_function_arn is the ARN as the caller qualified it
+        # (by version, alias or $LATEST).
+        invoked = function.arn(self.region)
+        if parse_name(ref)[1] is not None:
+            invoked += f":{parse_name(ref)[1]}"
+        call = _Call(function, runnable, invoked)
         if invocation_type == "Event":
-            threading.Thread(target=self._run_event, args=(function, payload, client_context),
+            threading.Thread(target=self._run_event, args=(call, payload, client_context),
                              name=f"event-{function.name}", daemon=True).start()
             return InvokeResult(202)
         unreserved = self._acquire(function, wait=False)
         try:
-            outcome, log_text = self._run(function, payload, client_context)
+            outcome, log_text = self._run(call, payload, client_context)
         finally:
             self._release(function, unreserved)
-        headers = {"X-Amz-Executed-Version": "$LATEST"}
+        headers = {"X-Amz-Executed-Version": runnable.label}
         if outcome.kind != "ok":
             headers["X-Amz-Function-Error"] = "Unhandled"
         if log_type == "Tail":
@@ -348,9 +495,10 @@ class LambdaService:
             headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
         return InvokeResult(200, outcome.body, headers)
 
-    def _run_event(self, function: Function, payload: bytes, client_context: str | None) -> None:
+    def _run_event(self, call: "_Call", payload: bytes, client_context: str | None) -> None:
         """An Event invocation: run it, and as Lambda does when the handler fails, retry it
         `ASYNC_RETRY_DELAYS` later (twice by default: after one, then two more minutes)."""
+        function = call.function
         for delay in (0.0, *ASYNC_RETRY_DELAYS):
             if delay:
                 with self._lock:
@@ -361,9 +509,9 @@ class LambdaService:
             except ApiError:
                 return  # endpoint closing
             try:
-                if not self.store.is_current(function):  # deleted while it waited
+                if not self.store.is_live(function, call.runnable):  # deleted while it waited
                     return
-                outcome, _ = self._run(function, payload, client_context)
+                outcome, _ = self._run(call, payload, client_context)
             except Exception:  # a background invocation has nobody to answer; keep the story
                 log.exception("local-lambda: Event invocation of %s failed", function.name)
                 return
@@ -372,24 +520,25 @@ class LambdaService:
             if outcome.kind == "ok":
                 return
 
-    def _run(self, function: Function, payload: bytes, client_context: str | None = None):
-        sandbox = self._checkout(function)
+    def _run(self, call: "_Call", payload: bytes, client_context: str | None = None):
+        function, runnable = call.function, call.runnable
+        sandbox = self._checkout(function, runnable)
         cold = sandbox.cold
         sandbox.cold = False
-        inv = Invocation(str(uuid.uuid4()), payload, function.arn(self.region),
-                         function.timeout, client_context)
+        inv = Invocation(str(uuid.uuid4()), payload, call.invoked_arn, runnable.timeout,
+                         client_context)
         try:
             outcome, used_mb = sandbox.invoke(inv)
             output = sandbox.read_log()
         finally:
-            self._checkin(function, sandbox)
-        log_text = self._format_log(function, sandbox, inv, outcome, output, used_mb, cold)
+            self._checkin(function, runnable, sandbox)
+        log_text = self._format_log(runnable, sandbox, inv, outcome, output, used_mb, cold)
         lines = self._logs.setdefault(function.name,
                                       collections.deque(maxlen=LOG_LINES_KEPT))
         lines.extend(log_text.splitlines())
         return outcome, log_text
 
-    def _format_log(self, function, sandbox, inv, outcome, output, used_mb, cold) -> str:
+    def _format_log(self, runnable, sandbox, inv, outcome, output, used_mb, cold) -> str:
         rid = inv.request_id
         began = inv.delivered_at or inv.finished_at
         duration = max(0.0, (inv.finished_at - began) * 1000) if began else 0.0
@@ -398,13 +547,13 @@ class LambdaService:
             parts.append(f"INIT_REPORT Init Duration: {sandbox.init_duration_ms or 0:.2f} ms\t"
                          f"Phase: init\t"
                          f"Status: error\tError Type: {outcome.error_type}\n")
-        parts.append(f"START RequestId: {rid} Version: $LATEST\n")
+        parts.append(f"START RequestId: {rid} Version: {runnable.label}\n")
         if output:
             parts.append(output if output.endswith("\n") else output + "\n")
         parts.append(f"END RequestId: {rid}\n")
         report = (f"REPORT RequestId: {rid}\tDuration: {duration:.2f} ms\t"
                   f"Billed Duration: {max(1, math.ceil(duration))} ms\t"
-                  f"Memory Size: {function.memory_mb} MB\tMax Memory Used: {used_mb} MB\t")
+                  f"Memory Size: {runnable.memory_mb} MB\tMax Memory Used: {used_mb} MB\t")
         if cold and sandbox.init_duration_ms is not None:
             report += f"Init Duration: {sandbox.init_duration_ms:.2f} ms\t"
         if outcome.kind in ("timeout", "oom", "exit"):
@@ -423,16 +572,16 @@ class LambdaService:
 
     # -- sandboxes and slots ----------------------------------------------------------------
 
-    def _checkout(self, function: Function) -> Sandbox:
+    def _checkout(self, function: Function, runnable: Function | Version) -> Sandbox:
         stale = []
         with self._lock:
             if self._closed:
                 raise ApiError(503, "ServiceException", "local-lambda is shutting down")
-            idle = self._idle[function.name]
+            idle = self._idle[(function.name, runnable.label)]
             sandbox = None
             while idle:
                 candidate = idle.pop()
-                if candidate.alive and candidate.revision == function.revision:
+                if candidate.alive and candidate.revision == runnable.revision:
                     sandbox = candidate
                     break
                 stale.append(candidate)
@@ -440,20 +589,20 @@ class LambdaService:
             self._stop(old)
         if sandbox is not None:
             return sandbox
-        limits = Limits(memory_mb=function.memory_mb,
-                        tmp_mb=function.config["EphemeralStorage"]["Size"],
-                        layers=self._opt(function))
-        credentials = self.keyring.issue(function.config["Role"])
-        env = self._sandbox_env(function)
+        limits = Limits(memory_mb=runnable.memory_mb,
+                        tmp_mb=runnable.config["EphemeralStorage"]["Size"],
+                        layers=self._opt(runnable))
+        credentials = self.keyring.issue(runnable.config["Role"])
+        env = self._sandbox_env(function.name, runnable)
         env.update(AWS_ACCESS_KEY_ID=credentials.access_key,
                    AWS_SECRET_ACCESS_KEY=credentials.secret_key,
                    AWS_SESSION_TOKEN=credentials.token)
         try:
             sandbox = Sandbox(
-                name=function.name, revision=function.revision,
-                handler=function.config["Handler"], code_root=function.code.root,
+                name=function.name, revision=runnable.revision,
+                handler=runnable.config["Handler"], code_root=runnable.code.root,
                 runtime_dir=self._runtime_dir, env=env, limits=limits, workdir=self._workdir,
-                isolation=self._isolation(function.config["Runtime"]))
+                isolation=self._isolation(runnable.config["Runtime"]))
         except BaseException:
             self.keyring.revoke(credentials)
             raise
@@ -466,16 +615,17 @@ class LambdaService:
             raise ApiError(503, "ServiceException", "local-lambda is shutting down")
         return sandbox
 
-    def _checkin(self, function: Function, sandbox: Sandbox) -> None:
+    def _checkin(self, function: Function, runnable: Function | Version,
+                 sandbox: Sandbox) -> None:
         expired = []
         now = time.monotonic()
         with self._lock:
-            current = self.store.is_current(function) and \
-                function.revision == sandbox.revision
+            current = self.store.is_live(function, runnable) and \
+                runnable.revision == sandbox.revision
             keep = sandbox.alive and current and not self._closed
             if keep:
                 sandbox.idle_since = now
-                self._idle[function.name].append(sandbox)
+                self._idle[(function.name, runnable.label)].append(sandbox)
             if now - self._last_sweep > IDLE_TTL / 10:
                 self._last_sweep = now
                 for idle in self._idle.values():
@@ -494,9 +644,11 @@ class LambdaService:
         with self._lock:
             self._live.discard(sandbox)
 
-    def _retire_idle(self, name: str) -> None:
+    def _retire_idle(self, name: str, label: str | None = None) -> None:
+        """Stop the idle sandboxes of one version of a function (all versions: None)."""
         with self._lock:
-            idle = self._idle.pop(name, [])
+            keys = [k for k in self._idle if k[0] == name and label in (None, k[1])]
+            idle = [sandbox for key in keys for sandbox in self._idle.pop(key)]
         for sandbox in idle:
             self._stop(sandbox)
 
@@ -548,22 +700,23 @@ class LambdaService:
                 self._roots[runtime] = root
         return Isolation(self.support, root, self._death_read)
 
-    def _sandbox_env(self, function: Function) -> dict[str, str]:
+    def _sandbox_env(self, name: str, runnable: Function | Version) -> dict[str, str]:
         now = datetime.datetime.now(datetime.timezone.utc)
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
-            "LAMBDA_TASK_ROOT": str(function.code.root),
+            "LAMBDA_TASK_ROOT": str(runnable.code.root),
             "LAMBDA_RUNTIME_DIR": str(self._runtime_dir),
-            "_HANDLER": function.config["Handler"],
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.config['Runtime']}",
-            "AWS_LAMBDA_FUNCTION_NAME": function.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "_HANDLER": runnable.config["Handler"],
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{runnable.config['Runtime']}",
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(runnable.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": runnable.label,
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": f"{now:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME":
+                f"{now:%Y/%m/%d}/[{runnable.label}]{uuid.uuid4().hex}",
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
         }
@@ -571,14 +724,15 @@ class LambdaService:
         for key, value in os.environ.items():
             if key in PASSTHROUGH or key.startswith(PASSTHROUGH_PREFIXES):
                 env[key] = value
-        env.update(function.environment)
+        env.update(runnable.environment)
         return env
 
     # -- extras -----------------------------------------------------------------------------
 
     def logs(self, ref: str, lines: int = 100) -> list[str]:
-        """The function's most recent log lines (START/END/REPORT and its output)."""
-        function = self.store.get(ref)
+        """The function's most recent log lines (START/END/REPORT and its output), every
+        version's."""
+        function, _ = self.store.resolve(ref)
         kept = list(self._logs.get(function.name, ()))
         return kept[-lines:] if lines > 0 else []
 
@@ -610,6 +764,23 @@ def _required(body: dict, key: str):
     if key not in body or body[key] in (None, ""):
         raise invalid(f"{key} is required")
     return body[key]
+
+
+def _page(items: list, marker: str | None, max_items: str | None) -> tuple[list, str | None]:
+    """One page of a List* answer and the next Marker (None on the last page): at most 50
+    items, whatever MaxItems says, as Lambda pages its lists."""
+    try:
+        start = int(marker) if marker else 0
+        count = int(max_items) if max_items else 50
+    except ValueError:
+        raise invalid("Marker and MaxItems must be integers") from None
+    if not 1 <= count <= 10000:
+        raise invalid("MaxItems must be from 1 to 10000")
+    if start < 0:
+        raise invalid("Marker must come from a previous page's NextMarker")
+    count = min(count, 50)
+    following = str(start + count) if start + count < len(items) else None
+    return items[start:start + count], following
 
 
 def _layer_version(text: str) -> int:

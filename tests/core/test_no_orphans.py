@@ -157,6 +157,21 @@ def test_a_task_that_closes_stdout_is_told_so_and_the_worker_recovers(capsys):
     assert capsys.readouterr().out.count("hello\n") == 2
 
 
+def close_stdout_after_a_big_result():
+    result = b"x" * 4_000_000  # over the local inline limit: spilled before the check
+    sys.stdout.close()
+    return result
+
+
+def test_the_spilled_result_of_a_task_that_broke_stdio_is_freed_at_once(tmp_path):
+    spill = tmp_path / "spill"
+    with LambdaExecutor(1, spill_url=str(spill)) as ex:
+        with pytest.raises(BrokenStdio):
+            ex.submit(close_stdout_after_a_big_result).result(timeout=30)
+        left = [p for p in spill.rglob("*") if p.is_file()]
+        assert left == [], f"dropped result still stored: {left}"
+
+
 # -- Ctrl-C, kill, terminate -------------------------------------------------------------------
 
 CTRL_C_CASES = {
