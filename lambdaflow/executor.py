@@ -27,14 +27,15 @@ import sys
 import tempfile
 import threading
 import time
-import types
 import uuid
 import warnings
 import weakref
 from concurrent.futures import BrokenExecutor, Executor, Future, InvalidStateError
 from functools import partial
 
-from lambdaflow import _cancel, _shipping, pricing
+from lambdaflow import _cancel, pricing
+from lambdaflow._jobstats import TASK_STATS_FIELDS, JobTotals, TaskStats
+from lambdaflow._pickling import TaskPickler
 from lambdaflow._semaphore import Semaphore
 from lambdaflow import response as wire_response
 from lambdaflow import timeline as _timeline
@@ -59,81 +60,6 @@ from lambdaflow.errors import (
 )
 
 _RETRYABLE = (WorkerCrashed, TaskTimeout)
-
-
-@dataclasses.dataclass
-class TaskStats:
-    """What happened to one task; found on its future as `future.stats`.
-
-    Times are epoch seconds: `submitted` and `completed` on the client, `started` and
-    `finished` on the worker. `extra` holds backend-specific figures (billed duration…).
-    """
-
-    task_id: str
-    submitted: float
-    task_bytes: int
-    completed: float | None = None
-    started: float | None = None
-    finished: float | None = None
-    worker: str | None = None
-    cold: bool | None = None
-    result_bytes: int | None = None
-    max_rss_kb: int | None = None
-    attempts: int = 0
-    spilled: bool = False
-    extra: dict = dataclasses.field(default_factory=dict)
-
-
-_TASK_STATS_FIELDS = frozenset(field.name for field in dataclasses.fields(TaskStats))
-
-
-class _JobTotals:
-    """Running totals behind `LambdaExecutor.stats()`, so no future is kept for bookkeeping.
-
-    The executor reports each task as it settles it, before its future is set, so a caller
-    whose `result()` returned already sees the task counted. A task cancelled while queued is
-    counted when it leaves the queue. (No future done-callbacks: each would cost two more
-    acquisitions of the future's lock per task, a visible share of a trivial task.)
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._counts = dict.fromkeys(
-            ("submitted", "completed", "failed", "cancelled", "cold_starts", "task_bytes",
-             "result_bytes", "spilled", "retries"), 0)
-        self._task_seconds_total = 0.0
-        self._task_seconds_max = 0.0
-        self._workers: set[str] = set()
-
-    def submitted(self, stats: TaskStats) -> None:
-        with self._lock:
-            self._counts["submitted"] += 1
-            self._counts["task_bytes"] += stats.task_bytes
-
-    def cancelled(self) -> None:
-        with self._lock:
-            self._counts["cancelled"] += 1
-
-    def finished(self, stats: TaskStats, *, failed: bool) -> None:
-        with self._lock:
-            counts = self._counts
-            counts["completed"] += 1
-            counts["failed"] += failed
-            counts["spilled"] += stats.spilled
-            counts["retries"] += max(0, stats.attempts - 1)
-            if stats.started is not None and stats.finished is not None:
-                seconds = stats.finished - stats.started
-                self._task_seconds_total += seconds
-                self._task_seconds_max = max(self._task_seconds_max, seconds)
-                counts["cold_starts"] += bool(stats.cold)
-                counts["result_bytes"] += stats.result_bytes or 0
-                self._workers.add(stats.worker)
-
-    def summary(self) -> dict:
-        with self._lock:
-            return {**self._counts, "workers": len(self._workers),
-                    "task_seconds_total": self._task_seconds_total,
-                    "task_seconds_max": self._task_seconds_max}
 
 
 @dataclasses.dataclass
@@ -205,10 +131,12 @@ class LambdaExecutor(Executor):
         # The local backend hands over task output as it is printed; Lambda only in responses.
         self._live_echo = TaskEcho() if self.config.echo_output else None
         self._backend = given or _make_backend(self.config, self._live_echo, max_tasks_per_child)
-        self._initializer = None if initializer is None else (initializer, tuple(initargs))
         self._broken: str | None = None  # why the executor broke (its initializer failed)
-        self._serializer = wire.serializer_module(self.config.serializer)
         self.job_id = job_id or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        self._pickler = TaskPickler(
+            self.config.serializer, self.job_id,
+            None if initializer is None else (initializer, tuple(initargs)))
+        self._serializer = self._pickler.serializer
         self._checkpoints = _checkpoint_store(checkpoint_url, job_id)
         policy = SpeculationPolicy.build(speculate)
         self._speculator = None if policy is None else Speculator(
@@ -227,7 +155,7 @@ class LambdaExecutor(Executor):
         self._shutdown = False
         self._spill_prefix: str | None = None
         self._spill_tempdir: tempfile.TemporaryDirectory | None = None
-        self._totals = _JobTotals()
+        self._totals = JobTotals()
         self._prices = prices
         self._timeline = _timeline.Timeline(arch=self._backend.architecture,
                                             estimate_memory_mb=self.config.memory_mb)
@@ -236,7 +164,6 @@ class LambdaExecutor(Executor):
                                   show_cost=self.config.backend == "aws")
         if self._live_echo is not None:
             self._live_echo.around = self._progress.output
-        self._fn_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._running: set[Future] = set()  # futures dequeued by a dispatcher, not yet settled
         self._stopping = False  # kill() or shutdown(cancel_futures=True) began
         self._created = time.time()
@@ -258,7 +185,7 @@ class LambdaExecutor(Executor):
         the future of its task itself, so a ref costs no second future."""
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
-        fn_text, args_bytes = self._pickle_task(fn, args, kwargs)
+        fn_text, args_bytes = self._pickler.pickle_task(fn, args, kwargs)
         size = len(fn_text) * 3 // 4 + len(args_bytes)
         if self._needs_spill(size):
             self._spill_prefix_or_raise(size)
@@ -384,39 +311,6 @@ class LambdaExecutor(Executor):
         return records
 
     # -- internals ------------------------------------------------------------------------------
-
-    def _pickle_task(self, fn, args, kwargs) -> tuple[str, bytes]:
-        try:
-            return self._pickle_callable(fn), wire.dumps(self._serializer, (args, kwargs))
-        except Exception as exc:
-            raise SerializationError(_describe_unpicklable(self._serializer, fn, args, kwargs, exc)
-                                     ) from exc
-
-    def _pickle_callable(self, fn) -> str:
-        # A plain function is pickled once per executor, as Dask and Ray do: by-value pickling
-        # of a function costs ~30 us, more than the rest of a trivial task's client-side work.
-        # The globals it reads are therefore captured at its first submit.
-        cacheable = isinstance(fn, (types.FunctionType, types.BuiltinFunctionType))
-        if cacheable and (cached := self._fn_cache.get(fn)) is not None:
-            return cached
-        if self.config.serializer == "cloudpickle":
-            _shipping.register_user_modules(fn)
-        shipped = fn
-        if self._initializer is not None:
-            # Runs the initializer once per worker process (warm container) before fn.
-            initializer, initargs = self._initializer
-            if self.config.serializer == "cloudpickle":
-                _shipping.register_user_modules(initializer)
-            shipped = tasks.Initialized(self.job_id, initializer, initargs, fn)
-        sources = _shipping.source_files(fn) if self.config.serializer == "cloudpickle" else {}
-        if sources:  # code shipped by value: its tracebacks need its file names and lines
-            data = wire.b64encode(_shipping.dumps_keeping_filenames(
-                tasks.WithSources(shipped, sources)))
-        else:
-            data = wire.b64encode(self._serializer.dumps(shipped))
-        if cacheable:
-            self._fn_cache[fn] = data
-        return data
 
     @property
     def _has_spill_storage(self) -> bool:
@@ -631,7 +525,7 @@ class LambdaExecutor(Executor):
         stats.started, stats.finished, stats.worker = get("started"), get("finished"), get("worker")
         stats.cold, stats.result_bytes = get("cold"), get("result_bytes")
         stats.max_rss_kb = get("max_rss_kb")
-        if unknown := worker_stats.keys() - _TASK_STATS_FIELDS:
+        if unknown := worker_stats.keys() - TASK_STATS_FIELDS:
             stats.extra.update({key: worker_stats[key] for key in unknown})
         if self._live_echo is not None:
             self._live_echo.end(stats.task_id)
@@ -810,26 +704,6 @@ def _echo(task_id: str, text: str | None, stream) -> None:
         if not text.endswith("\n"):
             stream.write("\n")
         stream.flush()
-
-
-def _describe_unpicklable(serializer, fn, args, kwargs, exc) -> str:
-    """Name the part of a task that failed to pickle."""
-    parts = [("the callable", fn)]
-    parts += [(f"argument {i}", a) for i, a in enumerate(args)]
-    parts += [(f"keyword argument {k!r}", v) for k, v in kwargs.items()]
-    for label, value in parts:
-        try:
-            serializer.dumps(value)
-        except Exception as part_exc:  # noqa: BLE001 — we are only locating the culprit
-            return (f"{label} ({type(value).__name__}: {_short_repr(value)}) cannot be pickled: "
-                    f"{type(part_exc).__name__}: {part_exc}. Pass something picklable (open "
-                    f"files, locks, sockets and clients cannot travel), or try serializer='dill'")
-    return f"the task cannot be pickled: {type(exc).__name__}: {exc}"
-
-
-def _short_repr(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 _live_executors: "weakref.WeakSet[LambdaExecutor]" = weakref.WeakSet()
