@@ -24,7 +24,6 @@ import itertools
 import logging
 import queue
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -36,6 +35,7 @@ from functools import partial
 from lambdaflow import _cancel, pricing
 from lambdaflow._jobstats import TASK_STATS_FIELDS, JobTotals, TaskStats
 from lambdaflow._pickling import TaskPickler
+from lambdaflow._spill import SpillArea
 from lambdaflow._semaphore import Semaphore
 from lambdaflow import response as wire_response
 from lambdaflow import timeline as _timeline
@@ -153,8 +153,7 @@ class LambdaExecutor(Executor):
         self._slots = Semaphore(self.config.max_workers)
         self._lock = threading.Lock()
         self._shutdown = False
-        self._spill_prefix: str | None = None
-        self._spill_tempdir: tempfile.TemporaryDirectory | None = None
+        self._spill = SpillArea(self.config, self.job_id, self._backend)
         self._totals = JobTotals()
         self._prices = prices
         self._timeline = _timeline.Timeline(arch=self._backend.architecture,
@@ -187,8 +186,8 @@ class LambdaExecutor(Executor):
             raise TypeError(f"{fn!r} is not callable")
         fn_text, args_bytes = self._pickler.pickle_task(fn, args, kwargs)
         size = len(fn_text) * 3 // 4 + len(args_bytes)
-        if self._needs_spill(size):
-            self._spill_prefix_or_raise(size)
+        if self._spill.needs_spill(size):
+            self._spill.prefix_or_raise(size)
         with self._lock:
             if self._broken:
                 raise BrokenExecutor(self._broken)
@@ -270,9 +269,9 @@ class LambdaExecutor(Executor):
     def storage_prefix(self) -> str | None:
         """This job's prefix in spill storage (made on first use; deleted at shutdown unless
         `keep_spill`), or None when there is none (the aws backend without `spill_url`)."""
-        if not self._has_spill_storage:
+        if not self._spill.available:
             return None
-        return self._spill_prefix_or_raise(0)
+        return self._spill.prefix_or_raise(0)
 
     @property
     def job_key(self) -> JobKey:
@@ -311,27 +310,6 @@ class LambdaExecutor(Executor):
         return records
 
     # -- internals ------------------------------------------------------------------------------
-
-    @property
-    def _has_spill_storage(self) -> bool:
-        # The local backend always has some: a temporary directory made on first use.
-        return self.config.spill_url is not None or self.config.backend == "local"
-
-    def _spill_prefix_or_raise(self, size: int) -> str:
-        with self._lock:
-            if self._spill_prefix is None:
-                root = self.config.spill_url
-                if root is None and self._has_spill_storage:
-                    self._spill_tempdir = tempfile.TemporaryDirectory(prefix="lambdaflow-spill-")
-                    root = self._spill_tempdir.name
-                if root is None:
-                    raise ConfigError(
-                        f"the task is {size / 1e6:.1f} MB pickled, over the {self.config.backend} "
-                        f"backend's inline limit of {self._backend.inline_limit / 1e6:.1f} MB, "
-                        f"and there is no spill storage: pass spill_url='s3://bucket/prefix' "
-                        f"or set LAMBDAFLOW_SPILL_URL")
-                self._spill_prefix = f"{root.rstrip('/')}/{self.job_id}"
-            return self._spill_prefix
 
     # -- hooks for nested tasks (lambdaflow.nested): events from inside a running task ------
 
@@ -497,26 +475,23 @@ class LambdaExecutor(Executor):
             "inline_limit": self._backend.inline_limit,
             "job_key": self._job_key_text,
         }
-        if self._needs_spill(item.future.stats.task_bytes):
+        if self._spill.needs_spill(item.future.stats.task_bytes):
             # Callables are small; what makes a task big is nearly always its arguments.
-            url = wire.spill_object_url(self._spill_prefix, item.task_id, "args")
+            url = wire.spill_object_url(self._spill.prefix, item.task_id, "args")
             self._job_key.put(url, item.args)
             event["fn"], event["args_url"] = item.fn, url
             item.future.stats.spilled = True
         else:
             event["fn"], event["args"] = item.fn, wire.b64encode(item.args)
-        if self._has_spill_storage:
+        if self._spill.available:
             # Where the agent may put a result too big to come back inline.
-            event["spill_url"] = self._spill_prefix or self._spill_prefix_or_raise(0)
+            event["spill_url"] = self._spill.prefix or self._spill.prefix_or_raise(0)
         return event
-
-    def _needs_spill(self, size: int) -> bool:
-        return wire.encoded_size(size) + wire.RESPONSE_OVERHEAD > self._backend.inline_limit
 
     def _outcome(self, response: dict, stats: TaskStats):
         """Turn a response into the task's result, or raise the exception its future should
         carry. The response is checked against what was sent before any of it is used."""
-        spill_prefix = self._spill_prefix
+        spill_prefix = self._spill.prefix
         result_url = (None if spill_prefix is None else
                       wire.spill_object_url(spill_prefix, stats.task_id, "result"))
         wire_response.check(response, task_id=stats.task_id, result_url=result_url)
@@ -592,15 +567,7 @@ class LambdaExecutor(Executor):
         if self._speculator is not None:
             self._speculator.close()
         self._backend.close()
-        with self._lock:
-            prefix, self._spill_prefix = self._spill_prefix, None
-            tempdir, self._spill_tempdir = self._spill_tempdir, None
-        if tempdir is not None:
-            tempdir.cleanup()
-        elif prefix is not None and not self.config.keep_spill:
-            from lambdaflow import storage
-
-            storage.delete_prefix(prefix + "/")
+        self._spill.release()
         _live_executors.discard(self)
 
     def _release_after(self, threads) -> None:
