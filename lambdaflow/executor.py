@@ -3,7 +3,7 @@
     submit(fn, *args, **kwargs)
       │  pickle (fn, args, kwargs) now — an unpicklable part raises here, naming itself
       ▼
-    _WorkItem ──▶ queue ──▶ dispatcher threads (at most max_workers, started on demand)
+    WorkItem ──▶ queue ──▶ dispatcher threads (at most max_workers, started on demand)
                               │  event = wire format v1; a payload over the backend's
                               │  inline limit goes to storage first (spill)
                               ▼
@@ -19,7 +19,6 @@ exceptions never are. Every future ends with a result or an exception.
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import itertools
 import logging
 import queue
@@ -29,15 +28,16 @@ import time
 import uuid
 import warnings
 import weakref
-from concurrent.futures import BrokenExecutor, Executor, Future, InvalidStateError
+from concurrent.futures import BrokenExecutor, Executor, Future
 from functools import partial
 
 from lambdaflow import _cancel, pricing
-from lambdaflow._jobstats import TASK_STATS_FIELDS, JobTotals, TaskStats
+from lambdaflow._dispatch import WorkItem, dispatch, settle
+from lambdaflow._events import EventCodec
+from lambdaflow._jobstats import JobTotals, TaskStats
 from lambdaflow._pickling import TaskPickler
 from lambdaflow._spill import SpillArea
 from lambdaflow._semaphore import Semaphore
-from lambdaflow import response as wire_response
 from lambdaflow import timeline as _timeline
 from lambdaflow.liveoutput import TaskEcho
 from lambdaflow.progress import Progress, ProgressConfig
@@ -46,33 +46,9 @@ from lambdaflow.agent import tasks, wire
 from lambdaflow.agent.signing import JobKey
 from lambdaflow.backends import Backend, backend_class
 from lambdaflow.config import ExecutorConfig
-from lambdaflow.errors import (
-    ConfigError,
-    InitializerFailed,
-    ProtocolError,
-    ProtocolMismatch,
-    RemoteError,
-    RemoteTraceback,
-    SerializationError,
-    SignatureMismatch,
-    TaskTimeout,
-    WorkerCrashed,
-)
+from lambdaflow.errors import ConfigError, InitializerFailed, TaskTimeout, WorkerCrashed
 
 _RETRYABLE = (WorkerCrashed, TaskTimeout)
-
-
-@dataclasses.dataclass
-class _WorkItem:
-    future: Future
-    task_id: str
-    fn: str  # the pickled callable, base64: the same string for every call of a function
-    args: bytes  # the pickled (args, kwargs)
-    # Keeps the executor alive while its work is queued or running, as the stdlib's work items
-    # do through their futures' owner: work submitted and then left runs (dispatchers hold the
-    # executor only weakly, so an executor with no work left can be collected).
-    owner: "LambdaExecutor | None" = None
-    checkpoint: str | None = None  # the task's hash, when the job keeps checkpoints
 
 
 class LambdaExecutor(Executor):
@@ -143,9 +119,8 @@ class LambdaExecutor(Executor):
             policy, self._backend, self.config.max_workers, self.config.timeout)
         # Signs every pickle this job puts in storage; it travels only inside events.
         self._job_key = job_key or JobKey.new()
-        self._job_key_text = self._job_key.text
         self._counter = itertools.count()
-        self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[WorkItem | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._idle = Semaphore(0)
         # Tasks on the backend at once. Dispatchers alone never exceed it; it is a semaphore so
@@ -163,6 +138,8 @@ class LambdaExecutor(Executor):
                                   show_cost=self.config.backend == "aws")
         if self._live_echo is not None:
             self._live_echo.around = self._progress.output
+        self._codec = EventCodec(self.config, self._backend, self._job_key, self._spill,
+                                 self._serializer, self._live_echo, self._progress)
         self._running: set[Future] = set()  # futures dequeued by a dispatcher, not yet settled
         self._stopping = False  # kill() or shutdown(cancel_futures=True) began
         self._created = time.time()
@@ -197,7 +174,7 @@ class LambdaExecutor(Executor):
             future.task_id = task_id
             future.stats = TaskStats(task_id, time.time(), size)
             self._totals.submitted(future.stats)
-            self._queue.put(_WorkItem(
+            self._queue.put(WorkItem(
                 future, task_id, fn_text, args_bytes, self,
                 None if self._checkpoints is None else
                 self._checkpoints.task_hash(self.config.serializer, fn_text, args_bytes)))
@@ -331,7 +308,7 @@ class LambdaExecutor(Executor):
         if self._idle.acquire(blocking=False):
             return
         if len(self._threads) < self.config.max_workers:
-            thread = threading.Thread(target=_dispatch, args=(weakref.ref(self), self._queue),
+            thread = threading.Thread(target=dispatch, args=(weakref.ref(self), self._queue),
                                       name=f"lambdaflow-{self.job_id}-{len(self._threads)}",
                                       daemon=True)
             thread.start()
@@ -377,7 +354,7 @@ class LambdaExecutor(Executor):
                     self._queue.put(None)
                 elif item.future.set_running_or_notify_cancel():
                     self._totals.finished(item.future.stats, failed=True)
-                    _settle(item.future.set_exception, broken)
+                    settle(item.future.set_exception, broken)
                 else:
                     self._totals.cancelled()
         return broken
@@ -391,13 +368,13 @@ class LambdaExecutor(Executor):
             if item is not None and item.future.cancel():
                 self._totals.cancelled()
 
-    def _run(self, item: _WorkItem) -> None:
+    def _run(self, item: WorkItem) -> None:
         """Run one work item to completion, setting its future. Never raises."""
         if item.checkpoint is not None and self._reuse_checkpoint(item):
             return
         future, stats = item.future, item.future.stats
         try:
-            event = self._event(item)
+            event = self._codec.event(item)
             while True:
                 stats.attempts += 1
                 try:
@@ -406,7 +383,7 @@ class LambdaExecutor(Executor):
                 except _RETRYABLE:
                     if stats.attempts > self.config.retries or future.cancelled():
                         raise
-            result = self._outcome(response, stats)
+            result = self._codec.outcome(response, stats)
             if item.checkpoint is not None:
                 self._save_checkpoint(item, result)
         except BaseException as exc:  # noqa: BLE001 — the future must learn every failure
@@ -421,7 +398,7 @@ class LambdaExecutor(Executor):
             stats.completed = time.time()
             self._totals.finished(stats, failed=True)
             self._timeline.add(stats, failed=True)
-            _settle(future.set_exception, exc)
+            settle(future.set_exception, exc)
         else:
             self._running.discard(future)
             if future.cancelled():
@@ -431,14 +408,14 @@ class LambdaExecutor(Executor):
             stats.completed = time.time()
             self._totals.finished(stats, failed=False)
             self._timeline.add(stats, failed=False)
-            _settle(future.set_result, result)
+            settle(future.set_result, result)
 
-    def _invoke(self, item: _WorkItem, event: dict) -> dict:
+    def _invoke(self, item: WorkItem, event: dict) -> dict:
         if self._speculator is None:
             return self._backend.invoke(event, timeout=self.config.timeout)
         return self._speculator.invoke(item.fn, event, item.future.stats)
 
-    def _reuse_checkpoint(self, item: _WorkItem) -> bool:
+    def _reuse_checkpoint(self, item: WorkItem) -> bool:
         """Settle `item` from a stored result of an earlier run, if one verifies."""
         future, stats = item.future, item.future.stats
         try:
@@ -454,112 +431,16 @@ class LambdaExecutor(Executor):
         stats.completed = time.time()
         self._totals.finished(stats, failed=False)
         self._timeline.add(stats, failed=False, reused=True)
-        _settle(future.set_result, result)
+        settle(future.set_result, result)
         return True
 
-    def _save_checkpoint(self, item: _WorkItem, result) -> None:
+    def _save_checkpoint(self, item: WorkItem, result) -> None:
         try:
             self._checkpoints.save(item.checkpoint, wire.dumps(self._serializer, result))
         except Exception as exc:  # noqa: BLE001 — the result stands; only a rerun loses it
             warnings.warn(f"task {item.task_id}: its result could not be checkpointed "
                           f"({type(exc).__name__}: {exc}); a rerun will run it again",
                           stacklevel=2)
-
-    def _event(self, item: _WorkItem) -> dict:
-        event = {
-            "lambdaflow": wire.WIRE_VERSION,
-            "python": wire.PYTHON_VERSION,
-            "task_id": item.task_id,
-            "serializer": self.config.serializer,
-            "spill_url": None,
-            "inline_limit": self._backend.inline_limit,
-            "job_key": self._job_key_text,
-        }
-        if self._spill.needs_spill(item.future.stats.task_bytes):
-            # Callables are small; what makes a task big is nearly always its arguments.
-            url = wire.spill_object_url(self._spill.prefix, item.task_id, "args")
-            self._job_key.put(url, item.args)
-            event["fn"], event["args_url"] = item.fn, url
-            item.future.stats.spilled = True
-        else:
-            event["fn"], event["args"] = item.fn, wire.b64encode(item.args)
-        if self._spill.available:
-            # Where the agent may put a result too big to come back inline.
-            event["spill_url"] = self._spill.prefix or self._spill.prefix_or_raise(0)
-        return event
-
-    def _outcome(self, response: dict, stats: TaskStats):
-        """Turn a response into the task's result, or raise the exception its future should
-        carry. The response is checked against what was sent before any of it is used."""
-        spill_prefix = self._spill.prefix
-        result_url = (None if spill_prefix is None else
-                      wire.spill_object_url(spill_prefix, stats.task_id, "result"))
-        wire_response.check(response, task_id=stats.task_id, result_url=result_url)
-        worker_stats = response.get("stats") or {}
-        get = worker_stats.get
-        stats.started, stats.finished, stats.worker = get("started"), get("finished"), get("worker")
-        stats.cold, stats.result_bytes = get("cold"), get("result_bytes")
-        stats.max_rss_kb = get("max_rss_kb")
-        if unknown := worker_stats.keys() - TASK_STATS_FIELDS:
-            stats.extra.update({key: worker_stats[key] for key in unknown})
-        if self._live_echo is not None:
-            self._live_echo.end(stats.task_id)
-        if self.config.echo_output and (response.get("stdout") or response.get("stderr")):
-            with self._progress.output():
-                _echo(stats.task_id, response.get("stdout"), sys.stdout)
-                _echo(stats.task_id, response.get("stderr"), sys.stderr)
-        status = response.get("status")
-        if status == "ok":
-            return self._result(response, stats)
-        error = response["error"]
-        if status == "protocol_error":
-            if error["type"] == "SignatureMismatch":
-                raise SignatureMismatch(error["message"], task_id=stats.task_id, url=(
-                    wire.spill_object_url(spill_prefix, stats.task_id, "args")
-                    if spill_prefix else ""))
-            raise ProtocolMismatch(error["message"], task_id=stats.task_id)
-        raise self._user_exception(error, stats.task_id)
-
-    def _result(self, response: dict, stats: TaskStats):
-        if "result_url" in response:
-            # `check` made sure this is the task's own result URL in the job's spill prefix.
-            from lambdaflow import storage
-
-            url = response["result_url"]
-            try:
-                data = self._job_key.get(url)
-            except SignatureMismatch as exc:
-                raise SignatureMismatch(str(exc), task_id=stats.task_id, url=url) from None
-            finally:
-                storage.delete(url)
-            stats.spilled = True
-            wire_response.check_size(data, response["stats"], stats.task_id, f"at {url}")
-        else:
-            try:
-                data = wire.b64decode(response["result"])
-            except ValueError:  # binascii.Error
-                raise ProtocolError("the worker's inline result is not valid base64; it was "
-                                    "not unpickled", task_id=stats.task_id) from None
-            wire_response.check_size(data, response["stats"], stats.task_id, "inline")
-        try:
-            return self._serializer.loads(data)
-        except Exception as exc:
-            raise SerializationError(f"the result of task {stats.task_id} did not unpickle "
-                                     f"here: {type(exc).__name__}: {exc}") from exc
-
-    def _user_exception(self, error: dict, task_id: str) -> BaseException:
-        remote_tb = RemoteTraceback(error.get("traceback") or "")
-        exc = None
-        if error.get("pickled"):
-            try:
-                exc = self._serializer.loads(wire.b64decode(error["pickled"]))
-            except Exception:  # noqa: BLE001 — fall back to type name and message below
-                exc = None
-        if not isinstance(exc, BaseException):
-            exc = RemoteError(f"{error.get('type')}: {error.get('message')}", task_id=task_id,
-                              remote_type=error.get("type", ""))
-        exc.__cause__ = remote_tb
-        return exc
 
     def _release(self) -> None:
         """Close the backend and delete this job's spilled data. Idempotent."""
@@ -574,37 +455,6 @@ class LambdaExecutor(Executor):
         for thread in threads:
             thread.join()
         self._release()
-
-
-def _dispatch(executor_ref, work_queue) -> None:
-    """Body of a dispatcher thread: run work items until told to stop."""
-    while True:
-        item = work_queue.get()
-        if item is None:
-            return
-        executor = executor_ref()
-        if executor is None:
-            item.future.set_exception(RuntimeError("the executor was garbage-collected"))
-            return
-        item.owner = None
-        executor._running.add(item.future)
-        if item.future.set_running_or_notify_cancel():
-            with executor._slots:
-                executor._run(item)
-        else:
-            executor._running.discard(item.future)
-            executor._totals.cancelled()
-        executor._idle.release()
-        # Hold nothing between items: the item's future holds its result, which must live
-        # only as long as the caller keeps the future.
-        del executor, item
-
-
-def _settle(setter, value) -> None:
-    try:
-        setter(value)
-    except InvalidStateError:
-        pass  # kill() cancelled the future while its task was finishing: cancelled it stays
 
 
 def _abandon(work_queue, threads, backend) -> None:
@@ -662,15 +512,6 @@ def _chunks(iterable, size: int):
     iterator = iter(iterable)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
-
-
-def _echo(task_id: str, text: str | None, stream) -> None:
-    if text:
-        prefix = f"[{task_id}] "
-        stream.write("".join(prefix + line for line in text.splitlines(keepends=True)))
-        if not text.endswith("\n"):
-            stream.write("\n")
-        stream.flush()
 
 
 _live_executors: "weakref.WeakSet[LambdaExecutor]" = weakref.WeakSet()
