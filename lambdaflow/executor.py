@@ -31,7 +31,7 @@ import weakref
 from concurrent.futures import BrokenExecutor, Executor, Future
 from functools import partial
 
-from lambdaflow import _cancel, pricing
+from lambdaflow import _cancel, _checkpointing, pricing
 from lambdaflow._dispatch import WorkItem, dispatch, settle
 from lambdaflow._events import EventCodec
 from lambdaflow._jobstats import JobTotals, TaskStats
@@ -42,7 +42,7 @@ from lambdaflow import timeline as _timeline
 from lambdaflow.liveoutput import TaskEcho
 from lambdaflow.progress import Progress, ProgressConfig
 from lambdaflow.speculation import SpeculationPolicy, Speculator
-from lambdaflow.agent import tasks, wire
+from lambdaflow.agent import tasks
 from lambdaflow.agent.signing import JobKey
 from lambdaflow.backends import Backend, backend_class
 from lambdaflow.config import ExecutorConfig
@@ -113,7 +113,8 @@ class LambdaExecutor(Executor):
             self.config.serializer, self.job_id,
             None if initializer is None else (initializer, tuple(initargs)))
         self._serializer = self._pickler.serializer
-        self._checkpoints = _checkpoint_store(checkpoint_url, job_id)
+        self._checkpointing = _checkpointing.for_job(checkpoint_url, job_id,
+                                                     self.config.serializer, self._serializer)
         policy = SpeculationPolicy.build(speculate)
         self._speculator = None if policy is None else Speculator(
             policy, self._backend, self.config.max_workers, self.config.timeout)
@@ -176,8 +177,7 @@ class LambdaExecutor(Executor):
             self._totals.submitted(future.stats)
             self._queue.put(WorkItem(
                 future, task_id, fn_text, args_bytes, self,
-                None if self._checkpoints is None else
-                self._checkpoints.task_hash(self.config.serializer, fn_text, args_bytes)))
+                self._checkpointing.task_hash(fn_text, args_bytes)))
             self._adjust_thread_count()
         self._progress.start()
         return future
@@ -269,13 +269,9 @@ class LambdaExecutor(Executor):
                        cost_usd=usage.cost(self._prices),
                        cost_basis="billed" if usage.measured else
                        f"estimated at {self._timeline.estimate_memory_mb} MB")
-        if self._checkpoints is not None:
-            summary.update(reused=self._checkpoints.reused,
-                           checkpoint_rejected=self._checkpoints.rejected)
+        summary.update(self._checkpointing.summary())
         if self._speculator is not None:
-            summary.update(backups=self._speculator.backups,
-                           backup_wins=self._speculator.backup_wins,
-                           backup_losers_not_stopped=self._speculator.losers_not_stopped)
+            summary.update(self._speculator.summary())
         return summary
 
     def timeline(self, path=None) -> list:
@@ -385,7 +381,7 @@ class LambdaExecutor(Executor):
                         raise
             result = self._codec.outcome(response, stats)
             if item.checkpoint is not None:
-                self._save_checkpoint(item, result)
+                self._checkpointing.save(item.task_id, item.checkpoint, result)
         except BaseException as exc:  # noqa: BLE001 — the future must learn every failure
             if self._live_echo is not None:
                 self._live_echo.end(stats.task_id)
@@ -417,30 +413,16 @@ class LambdaExecutor(Executor):
 
     def _reuse_checkpoint(self, item: WorkItem) -> bool:
         """Settle `item` from a stored result of an earlier run, if one verifies."""
-        future, stats = item.future, item.future.stats
-        try:
-            stored = self._checkpoints.load(item.checkpoint)
-            if stored is None:
-                return False
-            result = self._serializer.loads(stored)
-        except Exception as exc:  # noqa: BLE001 — unreadable storage or a stale pickle: rerun
-            warnings.warn(f"task {item.task_id}: its checkpoint could not be used ({exc}); "
-                          f"running it again", stacklevel=2)
+        result = self._checkpointing.load(item.task_id, item.checkpoint)
+        if result is _checkpointing.MISSING:
             return False
+        future, stats = item.future, item.future.stats
         self._running.discard(future)
         stats.completed = time.time()
         self._totals.finished(stats, failed=False)
         self._timeline.add(stats, failed=False, reused=True)
         settle(future.set_result, result)
         return True
-
-    def _save_checkpoint(self, item: WorkItem, result) -> None:
-        try:
-            self._checkpoints.save(item.checkpoint, wire.dumps(self._serializer, result))
-        except Exception as exc:  # noqa: BLE001 — the result stands; only a rerun loses it
-            warnings.warn(f"task {item.task_id}: its result could not be checkpointed "
-                          f"({type(exc).__name__}: {exc}); a rerun will run it again",
-                          stacklevel=2)
 
     def _release(self) -> None:
         """Close the backend and delete this job's spilled data. Idempotent."""
@@ -482,17 +464,6 @@ def _make_backend(config: ExecutorConfig, live_echo: TaskEcho | None,
         raise ConfigError("memory_mb applies to the local backend; on Lambda the function's "
                           "memory is set with `lambdaflow create NAME --memory MB`")
     return cls(function=config.function, max_workers=config.max_workers, timeout=config.timeout)
-
-
-def _checkpoint_store(url: str | None, job_id: str | None):
-    if url is None:
-        return None
-    if job_id is None:
-        raise ConfigError("checkpoint_url needs job_id='name': the name under which a rerun "
-                          "finds the results this run stores")
-    from lambdaflow.checkpoint import CheckpointStore
-
-    return CheckpointStore(url, job_id)
 
 
 def _weak_stats(executor: LambdaExecutor):
