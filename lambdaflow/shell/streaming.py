@@ -32,6 +32,10 @@ from lambdaflow.shell.errors import StageFailed
 from lambdaflow.shell.locations import Scratch
 from lambdaflow.storage.base import COPY_CHUNK
 
+#: The length the cost model assumes for a piped stdin longer than one chunk (with ``--plan
+#: auto``): unknown, so taken as large; running it here must win even then.
+ASSUMED_SIZE = 10 * 1000 ** 3
+
 #: Aggregators that print nothing before every part is in: whatever follows them, the
 #: pipeline reads all of its input (as ``sort``, ``wc`` or ``tac`` do in bash).
 READS_ALL = frozenset({"sort-merge", "sorted-count", "wc", "sum", "tail", "reverse"})

@@ -176,6 +176,19 @@ def test_which_pipelines_stream(text, streams):
     assert (streaming.why_not(plan) is None) == streams
 
 
+@pytest.mark.parametrize("text, on_workers", [("wc -l", False), ("sort", True)])
+def test_width_auto_asks_the_cost_model_about_a_long_pipe(text, on_workers, shell_executor,
+                                                          tmp_path):
+    # Of unknown length, a long pipe is judged as a large input: `wc -l` is cheaper per byte
+    # here than any round trip through workers; a sort is not. (The model's own constants:
+    # no calibration file.)
+    env = {**ENV, "LAMBDAFLOW_COSTMODEL": str(tmp_path / "uncalibrated.json")}
+    data = INPUTS["lines"]
+    out, status, tasks = streamed(text, data, shell_executor, "auto", env=env)
+    assert (out, status) == bash(text, data)
+    assert (tasks > 0) == on_workers
+
+
 def test_explain_says_what_a_long_pipe_gets():
     text = Pipeline("tr A-Z a-z | head -n 1", env=ENV).explain(width=2)
     assert f"over {CHUNK} bytes: the whole pipeline on the coordinator" in text
