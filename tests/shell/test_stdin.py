@@ -11,6 +11,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lambdaflow import LambdaExecutor
 from lambdaflow.shell import Pipeline, StageFailed
@@ -59,6 +61,48 @@ def test_streamed_stdin_matches_bash(text, name, shell_executor):
         assert (out, status) == expected, width
         if data:
             assert tasks >= len(data) // (CHUNK + len(LONG)), "one task per chunk"
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.lists(st.sampled_from([b"a", b"bc", b"\n", b"\r", b"\0", b"xyz" * 9]),
+                     max_size=120).map(b"".join),
+       chunk_bytes=st.integers(1, 40), read_size=st.integers(1, 50))
+def test_chunks_cut_whole_lines_and_give_the_input_back(data, chunk_bytes, read_size,
+                                                        tmp_path):
+    # Whatever the stream hands over per read: every chunk but the last ends with a newline
+    # (the first at or after `chunk_bytes` of it), chunks after the first start with the
+    # newline before them and own [1, size), and their owned lines are the input, in order.
+    from lambdaflow.shell.locations import Scratch
+
+    class Trickle(io.RawIOBase):
+        def __init__(self):
+            self.pos = 0
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            n = min(len(buffer), read_size, len(data) - self.pos)
+            buffer[:n] = data[self.pos:self.pos + n]
+            self.pos += n
+            return n
+
+    scratch = Scratch(f"{tmp_path}/{chunk_bytes}-{read_size}-{len(data)}/")
+    chunks = streaming.Chunks(io.BufferedReader(Trickle(), 16), scratch, chunk_bytes, 1)
+    owned = []
+    for i, byte_range in enumerate(chunks):
+        whole = open(byte_range.url, "rb").read()
+        assert byte_range.start == (1 if i else 0) and byte_range.end == len(whole)
+        assert whole[:byte_range.start] == (b"\n" if i else b"")
+        piece = byte_range.read()
+        assert piece == whole[byte_range.start:] and piece
+        cut = piece.find(b"\n", chunk_bytes - 1)
+        assert cut == len(piece) - 1 or (cut < 0 and byte_range.end == len(whole))
+        owned.append(piece)
+        chunks.release(byte_range.url)  # the window of 1 needs the slot back
+    assert b"".join(owned) == data
+    assert all(p.endswith(b"\n") for p in owned[:-1])
 
 
 @pytest.mark.parametrize("width", range(1, 9))
