@@ -6,8 +6,10 @@ Sections (``--only`` picks some): ``pipelines`` (below), ``sort`` (the SIZE MB s
 sort vs the coordinator merge vs the shuffle at WIDTH, target shuffle <= 1.0x GNU sort),
 ``s3`` (the shuffle with its output on S3 — moto's server in its own process — and the bytes
 this process read, target <= 1% of the input), ``small`` (``lambdaflow sh`` with the default
-``--width auto`` vs bash on inputs under 10 MB, target <= bash + 0.3 s) and ``model`` (the
-cost model's predictions vs measured times at three sizes, for docs/SCALE.md).
+``--width auto`` vs bash on inputs under 10 MB, target <= bash + 0.3 s), ``stdin`` (``cat FILE |
+lambdaflow sh --width WIDTH`` vs ``cat FILE | bash -c``: standard input split across workers
+as it arrives, start-up included) and ``model`` (the cost model's predictions vs measured times
+at three sizes, for docs/SCALE.md).
 
 Generates (once) a deterministic English-like text of SIZE MB with
 ``/work/shared/data/gen_text.py`` (or ``--gen PATH``), then runs each pipeline under
@@ -47,7 +49,7 @@ def main() -> None:
     parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "data"))
     parser.add_argument("--gen", default="/work/shared/data/gen_text.py")
     parser.add_argument("--only", nargs="*", default=None,
-                        choices=("pipelines", "sort", "s3", "small", "model"))
+                        choices=("pipelines", "sort", "s3", "small", "stdin", "model"))
     parser.add_argument("--s3-size-mb", type=int, default=32,
                         help="input size of the s3 section (moto reads a whole object for "
                              "every ranged GET, so keep it small)")
@@ -57,7 +59,7 @@ def main() -> None:
     if not os.path.exists(text):
         subprocess.run([sys.executable, args.gen, str(args.size_mb), text], check=True)
     env = {**os.environ, "LC_ALL": "C"}
-    only = set(args.only or ("pipelines", "sort", "s3", "small", "model"))
+    only = set(args.only or ("pipelines", "sort", "s3", "small", "stdin", "model"))
     if "pipelines" in only:
         pipelines(args, text, env)
     if "sort" in only:
@@ -66,6 +68,8 @@ def main() -> None:
         shuffle_s3(args, env)
     if "small" in only:
         small_inputs(args, text, env)
+    if "stdin" in only:
+        piped_stdin(args, text, env)
     if "model" in only:
         model_check(args, text, env)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -233,6 +237,35 @@ def small_inputs(args, text, env) -> None:
               f"{'met' if extra <= 0.3 else 'MISSED'}); output "
               f"{'identical' if runs['bash'][1] == runs['lambdaflow'][1] else 'DIFFERENT'}")
         os.unlink(path)
+
+
+def piped_stdin(args, text, env) -> None:
+    """``cat FILE | lambdaflow sh`` vs ``cat FILE | bash -c``: the pipe is cut into chunks as
+    it arrives and each chunk's task starts as soon as it is written."""
+    print(f"piped stdin {os.path.getsize(text) / 1e6:.0f} MB, `cat FILE |`, local backend, "
+          f"width {args.width}, LC_ALL=C, start-up included")
+    for name, pipeline, _ in PIPELINES:
+        runs = {}
+        for side, argv in (("bash", ["bash", "-c", pipeline]),
+                           ("lambdaflow", [sys.executable, "-m", "lambdaflow_cli.main", "sh",
+                                           "--width", str(args.width), pipeline])):
+            out = os.path.join(args.data, f"stdin-{side}.out")
+            with open(out, "wb") as dst:
+                cat = subprocess.Popen(["cat", text], stdout=subprocess.PIPE)
+                start = time.perf_counter()
+                status = subprocess.run(argv, stdin=cat.stdout, stdout=dst, env=env).returncode
+                runs[side] = time.perf_counter() - start
+                cat.stdout.close()
+                cat.wait()
+            runs[side + " status"] = status
+        same = filecmp.cmp(*(os.path.join(args.data, f"stdin-{s}.out")
+                             for s in ("bash", "lambdaflow")), shallow=False)
+        same = same and runs["bash status"] == runs["lambdaflow status"]
+        print(f"{name:<15} bash {runs['bash']:6.2f} s  lambdaflow sh {runs['lambdaflow']:6.2f} s"
+              f"  ratio {runs['lambdaflow'] / runs['bash']:.2f}x  output "
+              f"{'identical' if same else 'DIFFERENT'}")
+        for side in ("bash", "lambdaflow"):
+            os.unlink(os.path.join(args.data, f"stdin-{side}.out"))
 
 
 def model_check(args, text, env) -> None:

@@ -12,8 +12,9 @@
 2. Lines, against the same server (a ``--lines-mb`` object cut into RANGES ranges, read one
    after the other): ``ByteRange.lines()`` and iterating ``ByteRange.open()``, against boto3
    ranged GETs of exactly the same owned spans plus ``readlines()`` (target >= 0.9x).
-3. Local reads of one ``--local-read-mb`` range: ``ByteRange.read()``, ``open().read()`` and
-   ``lines()`` against ``seek`` + ``read`` of the same bytes (target: read within 1.1x).
+3. Local reads of one ``--local-read-mb`` range: ``ByteRange.read()``, ``open().read()``
+   against ``seek`` + ``read`` of the same bytes (target: read within 1.1x); ``lines()`` and
+   iterating ``open()`` against ``seek`` + ``read`` + ``readlines()``.
 4. Peak memory of streaming one range of a ``--local-gb`` local file, in a child process,
    above that process's baseline after importing lambdaflow (target: <= 64 MB).
 
@@ -187,12 +188,16 @@ def local_reads(args, workdir: Path) -> None:
     def range_lines():
         count(byte_range.lines())
 
+    def open_lines():
+        with byte_range.open() as stream:
+            count(stream)
+
     def seek_readlines():
         with open(path, "rb") as f:
             f.seek(first)
             count(io.BytesIO(f.read(stop - first)).readlines())
 
-    rounds = [seek_read, range_read, open_read, seek_readlines, range_lines]
+    rounds = [seek_read, range_read, open_read, seek_readlines, range_lines, open_lines]
     for warm_up in rounds:
         warm_up()
     times = interleaved(rounds, args.repeat)
@@ -203,8 +208,9 @@ def local_reads(args, workdir: Path) -> None:
         print(f"  {label:26s}  {times[fn]:7.3f} s   {times[fn] / times[seek_read]:.2f}x the time "
               f"(target <= 1.1x)")
     print(f"  seek + read + readlines()   {times[seek_readlines]:7.3f} s")
-    print(f"  ByteRange.lines()           {times[range_lines]:7.3f} s   "
-          f"{times[range_lines] / times[seek_readlines]:.2f}x the time")
+    for fn, label in ((range_lines, "ByteRange.lines()"), (open_lines, "iterating ByteRange.open()")):
+        print(f"  {label:26s}  {times[fn]:7.3f} s   {times[fn] / times[seek_readlines]:.2f}x "
+              f"the time")
 
 
 def measure_throughput(args, url: str, where: str) -> None:

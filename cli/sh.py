@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import signal
 import stat
 import sys
 
@@ -72,6 +73,26 @@ def _width(text: str):
 
 
 def run(args) -> int:
+    # SIGTERM ends the run the way Ctrl-C does (workers stopped, scratch removed), with the
+    # status bash reports for a command killed by it.
+    terminated = []
+
+    def on_sigterm(signum, frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        if terminated:
+            return 128 + signal.SIGTERM
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args) -> int:
     from lambdaflow.shell.errors import ShellError, StageFailed
 
     plan = args.plan or ("auto" if args.width == "auto" else "merge")
@@ -100,7 +121,10 @@ def run(args) -> int:
         if sys.stdin.isatty():
             raise ShellError("the pipeline's input would be this terminal: give -i URL, "
                              "redirect stdin (< FILE), or start with 'cat FILE |'")
-        source = sys.stdin.buffer
+        # The descriptor itself, unbuffered: streamed stdin is read by a thread, and a thread
+        # blocked reading sys.stdin.buffer holds its lock, which makes the interpreter abort
+        # when it exits (Ctrl-C mid-stream) and flushes sys.stdin.
+        source = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
     width = args.width
     try:
         if plan == "local" or (plan == "auto" and width == "auto"):
@@ -162,7 +186,13 @@ def _measure(ends, source):
     size = _regular_size(source)
     if size is not None:
         return size, source
-    data = source.read(PROBE_BYTES + 1)
+    data = bytearray()
+    while len(data) <= PROBE_BYTES:   # a pipe gives what it holds per read
+        more = source.read(PROBE_BYTES + 1 - len(data))
+        if not more:
+            break
+        data += more
+    data = bytes(data)
     if len(data) <= PROBE_BYTES:
         return len(data), io.BytesIO(data)
     from lambdaflow.shell.processes import Piped

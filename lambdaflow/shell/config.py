@@ -13,9 +13,13 @@ DEFAULT_FAN_IN = 16          # LAMBDAFLOW_SHELL_FAN_IN
 #: A later parallel stage is split across workers again when its input is at least this big;
 #: smaller inputs run on the coordinator (the same output, without the round trip).
 DEFAULT_SECOND_ROUND_BYTES = 64 * 1024 * 1024   # LAMBDAFLOW_SHELL_SECOND_ROUND_BYTES
-#: Piped standard input up to this size is stored in scratch and split across workers; a
-#: longer (or endless) one streams through the pipeline on the coordinator as it arrives.
-DEFAULT_STDIN_SPOOL_BYTES = 64 * 1024 * 1024    # LAMBDAFLOW_SHELL_STDIN_SPOOL_BYTES
+#: Piped standard input up to this size is stored in scratch and split across `width` workers;
+#: a longer one is cut, as it arrives, into chunks of about this size (whole lines), each run
+#: by one task (`lambdaflow.shell.streaming`).
+DEFAULT_STDIN_CHUNK_BYTES = 16 * 1024 * 1024    # LAMBDAFLOW_SHELL_STDIN_CHUNK_BYTES
+#: Most chunks of standard input in scratch at once (0: twice the width): reading stdin waits
+#: while that many are written and their tasks have not finished.
+DEFAULT_STDIN_CHUNKS = 0                        # LAMBDAFLOW_SHELL_STDIN_CHUNKS
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,13 @@ class ShellConfig:
     fan_in: int = DEFAULT_FAN_IN
     second_round_bytes: int = DEFAULT_SECOND_ROUND_BYTES
     scratch: str | None = None   # URL prefix for intermediates; LAMBDAFLOW_SHELL_SCRATCH
-    stdin_spool_bytes: int = DEFAULT_STDIN_SPOOL_BYTES
+    stdin_chunk_bytes: int = DEFAULT_STDIN_CHUNK_BYTES
+    stdin_chunks: int = DEFAULT_STDIN_CHUNKS
+
+    @property
+    def stdin_window(self) -> int:
+        """Most chunks of standard input in scratch at once."""
+        return self.stdin_chunks or max(2, 2 * self.width)
 
     @classmethod
     def build(cls, *, width: int, fan_in: int | None = None,
@@ -36,9 +46,11 @@ class ShellConfig:
                       "LAMBDAFLOW_SHELL_SECOND_ROUND_BYTES", DEFAULT_SECOND_ROUND_BYTES, 0)
         _check("width", width, 1)
         scratch = scratch if scratch is not None else env.get("LAMBDAFLOW_SHELL_SCRATCH") or None
-        spool = _int("stdin_spool_bytes", None, env, "LAMBDAFLOW_SHELL_STDIN_SPOOL_BYTES",
-                     DEFAULT_STDIN_SPOOL_BYTES, 0)
-        return cls(width, fan_in, second, scratch, spool)
+        chunk = _int("stdin_chunk_bytes", None, env, "LAMBDAFLOW_SHELL_STDIN_CHUNK_BYTES",
+                     DEFAULT_STDIN_CHUNK_BYTES, 1)
+        chunks = _int("stdin_chunks", None, env, "LAMBDAFLOW_SHELL_STDIN_CHUNKS",
+                      DEFAULT_STDIN_CHUNKS, 0)
+        return cls(width, fan_in, second, scratch, chunk, chunks)
 
 
 def _int(name, value, env, var, default, minimum) -> int:

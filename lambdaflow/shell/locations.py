@@ -7,10 +7,13 @@ names (``sort -m``) local files, downloading only what is not local already.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -43,6 +46,10 @@ class Scratch:
     def stage_output(self, stage: int) -> str:
         return f"{self.prefix}stage{stage}/output"
 
+    def chunk(self, index: int) -> str:
+        """A chunk of standard input (`lambdaflow.shell.streaming`)."""
+        return f"{self.prefix}stdin/chunk-{index:05d}"
+
 
 @contextlib.contextmanager
 def scratch_space(base: str | None, resume_name: str | None = None) -> Iterator[Scratch]:
@@ -56,9 +63,14 @@ def scratch_space(base: str | None, resume_name: str | None = None) -> Iterator[
         if resume_name is not None:
             raise ShellError("resuming needs a scratch prefix that outlives the run: give "
                              "--scratch DIR (or an s3:// prefix)")
-        tempdir = tempfile.mkdtemp(prefix="lambdaflow-sh-")
+        sweep_orphans(tempfile.gettempdir(), _TEMP_PREFIX)
+        tempdir = tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-")
         base = tempdir
-    name = resume_name or f"run-{uuid.uuid4().hex[:12]}"
+    elif resume_name is None and is_local(base):
+        sweep_orphans(to_path(base.rstrip("/")), _run_prefix())
+    # The owner's pid (and host, for a --scratch shared between machines) in the name: a run
+    # killed with SIGKILL cannot clean up, and the next run removes what it left.
+    name = resume_name or f"{_run_prefix()}{os.getpid()}-{uuid.uuid4().hex[:12]}"
     scratch = Scratch(f"{base.rstrip('/')}/{name}/")
     if tempdir is None and is_local(scratch.prefix):
         try:
@@ -68,14 +80,16 @@ def scratch_space(base: str | None, resume_name: str | None = None) -> Iterator[
                              "directory (or an s3:// prefix)") from None
     try:
         yield scratch
-    except BaseException:
+    except BaseException as exc:
         if resume_name is not None:
             raise  # kept for the rerun
         # The run's own error is the one to report; a failed clean-up is only logged then.
-        try:
-            _remove(scratch, tempdir)
-        except OSError as exc:
-            _log.warning("could not remove the scratch data under %s: %s", scratch.prefix, exc)
+        _remove_logged(scratch, tempdir)
+        if isinstance(exc, KeyboardInterrupt):
+            # Ctrl-C (or SIGTERM in `lambdaflow sh`) does not wait for running tasks: the
+            # executor kills them on its way out, and one may write its part — recreating the
+            # directory — before that. Remove it again at exit, after the kill.
+            atexit.register(_remove_logged, scratch, tempdir)
         raise
     try:
         _remove(scratch, tempdir)
@@ -84,9 +98,59 @@ def scratch_space(base: str | None, resume_name: str | None = None) -> Iterator[
                          "remove it by hand") from exc
 
 
+_TEMP_PREFIX = "lambdaflow-sh-"
+
+
+def _run_prefix() -> str:
+    return f"run-{socket.gethostname()}-"
+
+
+def sweep_orphans(directory: str, prefix: str) -> None:
+    """Remove this user's scratch directories ``<prefix><pid>-…`` in `directory` whose owner
+    (a run of this host killed before it could clean up) is no longer alive. A pid reused by
+    a live process keeps its directory, which is the safe side."""
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-[0-9a-z_]+$")
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return  # the run itself says what is wrong with the directory
+    for entry in entries:
+        found = pattern.match(entry.name)
+        if found is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        pid = int(found.group(1))
+        try:
+            if pid == os.getpid() or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if _alive(pid):
+            continue
+        _log.info("removing %s, left by run %d, which is gone", entry.path, pid)
+        shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _remove_logged(scratch: Scratch, tempdir: str | None) -> None:
+    try:
+        _remove(scratch, tempdir)
+    except OSError as exc:
+        _log.warning("could not remove the scratch data under %s: %s", scratch.prefix, exc)
+
+
 def _remove(scratch: Scratch, tempdir: str | None) -> None:
     if tempdir is not None:
-        shutil.rmtree(tempdir)
+        if os.path.lexists(tempdir):
+            shutil.rmtree(tempdir)
     elif is_local(scratch.prefix):
         # The run's directory too, not only the files in it (a --scratch DIR stays as it was).
         path = to_path(scratch.prefix)

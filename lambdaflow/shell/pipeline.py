@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import os
 import stat
 import sys
 from typing import TYPE_CHECKING, BinaryIO, Mapping
 
 from lambdaflow import storage
-from lambdaflow.shell import local
+from lambdaflow.shell import local, streaming
 from lambdaflow.shell.annotations import Annotations
 from lambdaflow.shell.config import ShellConfig
 from lambdaflow.shell.errors import ShellError
@@ -19,6 +20,7 @@ from lambdaflow.shell.parse import parse
 from lambdaflow.shell.plan import CoordinatorStage, Plan, make_plan
 from lambdaflow.shell.processes import Piped
 from lambdaflow.shell.runner import run_plan
+from lambdaflow.storage.base import COPY_CHUNK
 
 if TYPE_CHECKING:
     from lambdaflow.shell.choice import Choice
@@ -92,7 +94,10 @@ class Pipeline:
             return (text + f"input: {chosen.input or 'stdin'}\nstage 1: coordinator, no "
                     f"workers: {commands or 'cat'}\noutput: {chosen.output or 'stdout'}\n")
         chosen = self.plan(input=input, output=out_url, rules=picked.plan)
-        return text + chosen.explain(config.width, config.second_round_bytes, config.fan_in)
+        text += chosen.explain(config.width, config.second_round_bytes, config.fan_in)
+        if chosen.input is None and input is None:
+            text += _stdin_note(self.plan(output=out_url), config)
+        return text
 
     def run(self, executor, *, input: str | BinaryIO | None = None,
             output: str | BinaryIO | None = None, width: int | str | None = None,
@@ -101,7 +106,9 @@ class Pipeline:
             max_cost: float | None = None, resume_name: str | None = None) -> int:
         """Run on `executor` and return the exit status bash would have returned.
 
-        `input`: a storage URL, or a readable binary stream (copied to scratch first); None
+        `input`: a storage URL, or a readable binary stream (a pipe longer than
+        ``LAMBDAFLOW_SHELL_STDIN_CHUNK_BYTES`` is split across workers as it arrives, see
+        `lambdaflow.shell.streaming`; a shorter one is copied to scratch first); None
         when the pipeline names its input (``< FILE`` or ``cat FILE |``). `output`: a storage
         URL or a writable binary stream; None writes to this process's stdout (or to the
         pipeline's ``> FILE``). `width`: byte ranges per parallel stage (default: the
@@ -133,16 +140,30 @@ class Pipeline:
             raise ShellError("the pipeline names no input: give input= (or -i URL), or start "
                              "it with '< FILE' or 'cat FILE |'")
         head = None
+        streamed = None
         if merged.input is None and piped_input:
-            # Standard input streams: read at most `stdin_spool_bytes` of it; a longer (or
-            # endless: `yes |`) input runs on the coordinator as it arrives, as bash would
-            # run it, and is read only as far as the pipeline reads it.
-            head = _read_upto(input, config.stdin_spool_bytes + 1)
-            if len(head) > config.stdin_spool_bytes:
-                return local.run(self.parsed, self.env, input=Piped(input, head),
-                                 output=output)
+            # Standard input up to one chunk is stored and split across `width` workers. A
+            # longer (or endless: `yes |`) one is split as it arrives when the pipeline reads
+            # all of its input whatever it holds (`streaming.why_not`); else it runs on the
+            # coordinator as bash would run it, read only as far as the pipeline reads it.
+            head = _read_upto(input, config.stdin_chunk_bytes + 1)
+            if len(head) > config.stdin_chunk_bytes:
+                streamed = io.BufferedReader(Piped(input, head), COPY_CHUNK)
+                head = None
+                if plan not in ("auto", "merge") or streaming.why_not(merged) is not None:
+                    return local.run(self.parsed, self.env, input=streamed, output=output)
         with scratch_space(config.scratch, resume_name) as space, \
                 self._sink(merged, output) as sink:
+            if streamed is not None:
+                # The size is unknown until the end: the coordinator merge at the executor's
+                # width (a shuffle would sample the whole input before starting).
+                if width == "auto":
+                    width = executor.config.max_workers
+                config = dataclasses.replace(config, width=width)
+                chunks = streaming.Chunks(streamed, space, config.stdin_chunk_bytes,
+                                          config.stdin_window)
+                chosen = dataclasses.replace(merged, stdin_regular=False)
+                return run_plan(chosen, executor, chunks, sink, space, config)
             source = merged.input
             if source is None:
                 source = space.input()
@@ -214,6 +235,17 @@ def _known_size(url: str | None) -> int | None:
         return storage.size(url)
     except OSError:
         return None
+
+
+def _stdin_note(merged: Plan, config: ShellConfig) -> str:
+    """What --explain says about a piped standard input longer than one chunk."""
+    longer = f"stdin from a pipe over {config.stdin_chunk_bytes} bytes"
+    reason = streaming.why_not(merged)
+    if reason is not None:
+        return (f"{longer}: the whole pipeline on the coordinator, reading stdin only as far "
+                f"as it needs ({reason})\n")
+    return (f"{longer}: split as it arrives, one task per chunk of ~{config.stdin_chunk_bytes}"
+            f" bytes, at most {config.stdin_window} chunks in scratch\n")
 
 
 def _one_stage(plan: Plan) -> tuple:

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from lambdaflow import storage
 from lambdaflow.errors import LambdaflowError
-from lambdaflow.shell import aggregators, shuffle, worker
+from lambdaflow.shell import aggregators, shuffle, streaming, worker
 from lambdaflow.shell.config import ShellConfig
 from lambdaflow.shell.errors import ShellError, StageFailed
 from lambdaflow.shell.locations import Scratch
@@ -27,9 +27,11 @@ from lambdaflow.shell.processes import Piped, run_chain
 from lambdaflow.storage.base import COPY_CHUNK
 
 
-def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scratch,
-             config: ShellConfig) -> int:
-    """Run every stage; write the last one's output to `sink`; return the exit status."""
+def run_plan(plan: Plan, executor, source_url: str | streaming.Chunks, sink: BinaryIO,
+             scratch: Scratch, config: ShellConfig) -> int:
+    """Run every stage; write the last one's output to `sink`; return the exit status.
+    `source_url` may be standard input being cut into chunks (`streaming.Chunks`, for a plan
+    whose first stage is parallel): its tasks start as the chunks are written."""
     current = source_url
     status = 0
     if not plan.stages:
@@ -53,7 +55,9 @@ def run_plan(plan: Plan, executor, source_url: str, sink: BinaryIO, scratch: Scr
         out_url = None if last else scratch.stage_output(j)
         target = contextlib.nullcontext(sink) if last else storage.open_write(out_url)
         with _failures_named(k, commands), target as out:
-            if parallel:
+            if isinstance(current, streaming.Chunks):
+                status = _run_streamed(plan, stage, current, out, scratch, executor, config)
+            elif parallel:
                 status = _run_parallel(plan, stage, k, current, out, scratch, executor, config)
             else:
                 status = _run_here(plan, commands, k, current, out)
@@ -84,7 +88,8 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
     job = stage.job()
     futures = [executor.submit(worker.run_range, r, job, plan.shipped_env, scratch.part(k, i))
                for i, r in enumerate(ranges)]
-    parts = [_named(f, k, stage.commands, i, ranges) for i, f in enumerate(futures)]
+    parts = [_named(f, k, stage.commands, _range_text(i, ranges))
+             for i, f in enumerate(futures)]
 
     def rerun(index: int) -> int:
         # The stage on the coordinator, from range `index` on (0: the whole stage, as bash
@@ -121,13 +126,71 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
                 storage.delete(f.result().url)
 
 
+def _run_streamed(plan: Plan, stage: ParallelStage, chunks: streaming.Chunks, out: BinaryIO,
+                  scratch: Scratch, executor, config: ShellConfig) -> int:
+    """The first stage over standard input cut into chunks as it arrives: one task per chunk,
+    submitted as soon as the chunk is written, whose end deletes the chunk; the aggregator
+    sees the parts in input order as with a fixed split."""
+    job = stage.job()
+    parts = streaming.Parts()
+    tasks: list[Future] = []
+    offset = [0]   # bytes of standard input before the next chunk, for messages
+
+    def submit(i: int, byte_range: storage.ByteRange) -> Future:
+        start, offset[0] = offset[0], offset[0] + len(byte_range)
+        task = executor.submit(worker.run_range, byte_range, job, plan.shipped_env,
+                               scratch.part(0, i))
+        tasks.append(task)
+        task.add_done_callback(lambda f, url=byte_range.url: chunks.release(url))
+        where = f"chunk {i + 1} of standard input (bytes {start}-{offset[0]})"
+        return _named(task, 0, stage.commands, where)
+
+    def rerun(index: int) -> int:
+        # The coordinator would run the stage again over the input (bash's output where a
+        # range's command failed), but the chunks read are gone: standard input cannot be
+        # read again. Fail, never print a different answer.
+        raise StageFailed(
+            f"{_describe(0, stage.commands)}: a command failed on chunk {index + 1} of "
+            "standard input, and giving bash's output then takes running the stage once over "
+            "the whole input, which streamed standard input cannot give again; give the input "
+            "as a file (-i FILE or < FILE)")
+
+    streaming.feed(chunks, parts, submit, _describe(0, stage.commands))
+    interrupted = False
+    try:
+        ctx = aggregators.Context(
+            command=stage.merged, flags=stage.flags, shipped_env=plan.shipped_env,
+            executor=executor, scratch=scratch, stage=0, fan_in=config.fan_in,
+            stdin_size=None, status_commands=job.status_commands, rerun=rerun)
+        return stage.aggregate(parts, out, ctx)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        chunks.stop()  # from here on nothing more is written to scratch or submitted
+        with chunks.lock:
+            futures = list(tasks)
+        for f in futures:
+            f.cancel()
+        if not interrupted:
+            wait(futures)  # as in _run_parallel: no writer may race the scratch removal
+        for f in futures:
+            if f.done() and not f.cancelled() and f.exception() is None:
+                storage.delete(f.result().url)
+
+
 def _describe(k: int, commands) -> str:
     return f"stage {k + 1} ({' | '.join(c.display() for c in commands)})"
 
 
-def _named(future: Future, k: int, commands, index: int, ranges) -> Future:
+def _range_text(index: int, ranges) -> str:
+    r = ranges[index]
+    return f"range {index + 1} of {len(ranges)} (bytes {r.start}-{r.end} of {r.url})"
+
+
+def _named(future: Future, k: int, commands, where: str) -> Future:
     """`future`, whose failure (a storage error, a crashed or timed-out worker) becomes a
-    `StageFailed` naming the stage, the range and the cause."""
+    `StageFailed` naming the stage, the range (`where`) and the cause."""
     named: Future = Future()
 
     def done(f: Future) -> None:
@@ -139,10 +202,8 @@ def _named(future: Future, k: int, commands, index: int, ranges) -> Future:
         if exc is None:
             named.set_result(f.result())
             return
-        r = ranges[index]
         failure = StageFailed(
-            f"{_describe(k, commands)} failed on range {index + 1} of {len(ranges)} (bytes "
-            f"{r.start}-{r.end} of {r.url}): {type(exc).__name__}: {exc}")
+            f"{_describe(k, commands)} failed on {where}: {type(exc).__name__}: {exc}")
         failure.__cause__ = exc
         named.set_exception(failure)
 

@@ -20,8 +20,7 @@ Bytes only — nothing here decodes, so CRLF, NUL bytes and invalid UTF-8 pass t
 
 from __future__ import annotations
 
-import io
-from typing import BinaryIO, Callable, Generator, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from lambdaflow.errors import ConfigError
 
@@ -116,46 +115,6 @@ def owned_chunks(open_range: OpenRange, start: int, end: int, *,
         blocks.close()
 
 
-def line_batches(chunks: Iterator[bytes]) -> Iterator[list[bytes]]:
-    """Lists of whole lines (each keeping its ``\\n``; the last line of the object may lack one)
-    from a stream of chunks cut anywhere, such as `owned_chunks` yields.
-
-    Each chunk is split at once in C, carrying its unfinished last line into the next, so
-    iterating ``itertools.chain.from_iterable(line_batches(...))`` costs what splitting the
-    whole text at once would; memory stays at a chunk plus the longest line.
-    """
-    carry: list[bytes] = []  # pieces of a line that has not ended yet
-    for data in chunks:
-        if carry:
-            cut = data.find(b"\n")
-            if cut < 0:
-                carry.append(data)
-                continue
-            carry.append(data[:cut + 1])
-            head = b"".join(carry)
-            carry = []
-            data = data[cut + 1:]
-        else:
-            head = None
-        # bytes.splitlines also breaks at \r, which is not a line end here: use it only on
-        # chunks without one (nearly all text), split at \n otherwise.
-        if b"\r" in data:
-            lines = [line + b"\n" for line in data.split(b"\n")]
-            lines[-1] = lines[-1][:-1]
-            if not lines[-1]:
-                lines.pop()
-        else:
-            lines = data.splitlines(keepends=True)
-        if lines and not lines[-1].endswith(b"\n"):
-            carry.append(lines.pop())
-        if head is not None:
-            lines.insert(0, head)
-        if lines:
-            yield lines
-    if carry:
-        yield [b"".join(carry)]
-
-
 def owned_bounds(open_range: OpenRange, start: int, end: int) -> tuple[int, int]:
     """``(first, stop)``: the owned lines of range ``[start, end)`` are exactly the object's
     bytes ``[first, stop)`` (``first == stop`` when the range owns none).
@@ -211,32 +170,3 @@ def _forward(open_range: OpenRange, pos: int, first_end: int, block: int,
             return  # a short block: the object ends here
         req_end = pos + block
         block = max(block, min(block * 2, MAX_BLOCK))
-
-
-class OwnedReader(io.RawIOBase):
-    """A raw binary stream over `owned_chunks`: its bytes are exactly the owned lines."""
-
-    def __init__(self, chunks: Generator[bytes, None, None]):
-        super().__init__()
-        self._chunks = chunks
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._pending:
-            data = next(self._chunks, None)
-            if data is None:
-                return 0
-            self._pending = memoryview(data)
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            self._chunks.close()
-            self._pending = memoryview(b"")
-        super().close()

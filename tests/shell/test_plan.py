@@ -268,7 +268,7 @@ def test_endless_stdin_streams_and_stops_when_the_pipeline_stops(tmp_path):
     # bash returns at once; so must lambdaflow, without copying the endless input anywhere.
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    env = {**ORACLE_ENV, "LAMBDAFLOW_SHELL_STDIN_SPOOL_BYTES": "100000"}
+    env = {**ORACLE_ENV, "LAMBDAFLOW_SHELL_STDIN_CHUNK_BYTES": "100000"}
     yes = subprocess.Popen(["yes"], stdout=subprocess.PIPE)
     try:
         proc = subprocess.run(
@@ -284,12 +284,12 @@ def test_endless_stdin_streams_and_stops_when_the_pipeline_stops(tmp_path):
 
 
 @pytest.mark.parametrize("text", ["sort | uniq -c", "wc -l", "grep 9 | tail -n 2"])
-def test_piped_stdin_past_the_spool_limit_matches_bash(text, words, shell_executor):
-    env = {**ORACLE_ENV, "LAMBDAFLOW_SHELL_STDIN_SPOOL_BYTES": "1000"}
+def test_piped_stdin_past_one_chunk_matches_bash(text, words, shell_executor):
+    env = {**ORACLE_ENV, "LAMBDAFLOW_SHELL_STDIN_CHUNK_BYTES": "1000"}
     with open(words, "rb") as f:
         data = f.read()
     for spool in ("1000", "100000000"):
-        env["LAMBDAFLOW_SHELL_STDIN_SPOOL_BYTES"] = spool
+        env["LAMBDAFLOW_SHELL_STDIN_CHUNK_BYTES"] = spool
         out = io.BytesIO()
         status = Pipeline(text, env=env).run(shell_executor, input=io.BytesIO(data), output=out,
                                              width=3)

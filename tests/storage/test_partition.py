@@ -105,13 +105,6 @@ def test_memory_is_bounded_by_the_chunk_size():
     assert max(map(len, pieces)) <= 64
 
 
-def test_owned_reader_is_a_binary_file_with_lines():
-    data = b"a\r\nb\x00\n\xffc"
-    stream = io.BufferedReader(partition.OwnedReader(
-        partition.owned_chunks(Memory(data).open_range, 0, len(data), chunk=2)))
-    assert list(stream) == [b"a\r\n", b"b\x00\n", b"\xffc"]
-
-
 @pytest.mark.parametrize("kwargs, message", [
     ({}, "exactly one of n="),
     ({"n": 2, "chunk_size": 3}, "exactly one of n="),
@@ -129,14 +122,3 @@ def test_bad_split_arguments_are_refused(kwargs, message):
 def test_invalid_range_is_refused():
     with pytest.raises(ValueError, match="invalid range"):
         list(partition.owned_chunks(Memory(b"").open_range, 5, 2))
-
-
-@settings(max_examples=400, deadline=None)
-@given(contents, st.lists(st.integers(0, 80), max_size=12))
-def test_line_batches_split_only_at_newlines_wherever_the_chunks_are_cut(data, cuts):
-    # CR, CRLF, NUL and invalid UTF-8 pass through; a line may span many chunks.
-    bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
-    chunks = [data[a:b] for a, b in zip(bounds, bounds[1:])]
-    batches = list(partition.line_batches(iter(chunks)))
-    assert [line for batch in batches for line in batch] == lf_lines(data)
-    assert all(batches)  # no empty batch

@@ -1,0 +1,171 @@
+"""Serving a range's owned bytes as lines: the line iterator of ``ByteRange.lines()`` and the
+stream ``ByteRange.open()`` returns where requests are not cheap (S3), both over the chunks
+`partition.owned_chunks` yields.
+
+Speed comes from never touching a line in Python. The chunks (cut anywhere) are re-cut into
+*pieces* that end where a line ends (`whole_lines`), and each piece is served by an
+`io.BytesIO`, whose C iterator makes each line with one ``memchr`` and one copy, as
+``readlines()`` does. Iterating ``itertools.chain.from_iterable`` of those objects is then a
+C loop over C iterators: measured on 256 KiB chunks, faster per line than ``readlines()`` of the
+whole text (the lines of one piece are still in cache), where ``bytes.splitlines`` (which
+also scans for ``\\r``) and a `BufferedReader`'s per-line ``readline`` (locking, peeking) cost
+1.5–2× more.
+
+Memory: a piece is at most a chunk plus the carried start of a line. `ByteRange.lines()` must
+hand over a long line whole, so it carries as far as the line goes (memory: a chunk plus the
+longest line, as any line reader's). `OwnedStream` gives `bound`: a line longer than that is
+served in newline-free pieces of about `bound` bytes, so ``read()`` stays bounded whatever the
+data (a 1 GiB file without a newline streams); only its ``readline()`` and iteration join a
+long line, as `BufferedReader`'s do.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from typing import Generator, Iterable, Iterator
+
+
+def whole_lines(chunks: Iterable[bytes], bound: int | None = None) -> Iterator[bytes]:
+    """Re-cut `chunks` (a byte stream cut anywhere) into non-empty pieces that end just after a
+    ``\\n`` — except the stream's last line when it has no newline, and, with `bound`, a line
+    longer than `bound` bytes, which comes as newline-free pieces of at least `bound` bytes
+    followed by a piece that ends it. Concatenated, the pieces are the stream."""
+    carry: list[bytes] = []  # the start of a line that has not ended yet (no newline in it)
+    carried = 0
+    for data in chunks:
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            if data:
+                carry.append(data)
+                carried += len(data)
+                if bound is not None and carried >= bound:
+                    yield b"".join(carry)
+                    carry, carried = [], 0
+            continue
+        if carry:
+            # bytes.join takes the memoryview as it is: one copy of the piece, not two.
+            yield b"".join([*carry, memoryview(data)[:cut]])
+        else:
+            yield data if cut == len(data) else data[:cut]
+        carry = [data[cut:]] if cut < len(data) else []
+        carried = len(data) - cut
+    if carry:
+        yield b"".join(carry)
+
+
+def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Every line of the stream `chunks`, each with its ``\\n`` (the last may lack one). Dropping
+    the iterator drops `chunks` (a generator closes its connection when collected)."""
+    return itertools.chain.from_iterable(map(io.BytesIO, whole_lines(chunks)))
+
+
+class OwnedStream(io.BufferedIOBase):
+    """A read-only binary stream over `chunks` (a generator of bytes; closed with the stream).
+
+    ``read``, ``read1``, ``readinto``, ``peek`` and ``readline`` behave as a
+    `BufferedReader`'s, and iterating gives the same lines, from C: ``iter(stream)`` walks the
+    `io.BytesIO` of each piece. Reads and iteration may be mixed: the piece being served is
+    also the position of every reader, so an iterator left mid-piece resumes, like ``read``,
+    where the last line handed out ended. Not seekable, no file descriptor (a subprocess is fed
+    through a pipe).
+    """
+
+    def __init__(self, chunks: Generator[bytes, None, None], bound: int):
+        super().__init__()
+        self._chunks = chunks
+        self._pieces = whole_lines(chunks, bound)
+        self._window = io.BytesIO()  # the piece being served, at the stream's position
+        self._size = 0               # its length
+        self._ends_line = True       # whether it ends with a newline
+
+    def readable(self) -> bool:
+        return True
+
+    def _advance(self) -> bool:
+        """Serve the next piece; False (and nothing changed) when there is none."""
+        for piece in self._pieces:
+            self._window = io.BytesIO(piece)
+            self._size = len(piece)
+            self._ends_line = piece.endswith(b"\n")
+            return True
+        return False
+
+    def _exhausted(self) -> bool:
+        return self._window.tell() >= self._size
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check_open()
+        parts = []
+        if size is None or size < 0:
+            parts.append(self._window.read())
+            while self._advance():
+                parts.append(self._window.read())
+        else:
+            while size:
+                data = self._window.read(size)
+                if data:
+                    parts.append(data)
+                    size -= len(data)
+                elif not self._advance():
+                    break
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def read1(self, size: int = -1) -> bytes:
+        self._check_open()
+        if size == 0:
+            return b""
+        if self._exhausted():
+            self._advance()
+        return self._window.read(size)
+
+    def peek(self, size: int = 0) -> bytes:
+        """Some of the bytes ahead (the rest of the piece being served), without moving;
+        empty only at the end of the stream. As `BufferedReader.peek`, `size` is ignored."""
+        self._check_open()
+        if self._exhausted():
+            self._advance()
+        return self._window.getvalue()[self._window.tell():]
+
+    def readline(self, size: int | None = -1) -> bytes:
+        self._check_open()
+        limit = -1 if size is None or size < 0 else size
+        parts = []
+        while limit:
+            line = self._window.readline(limit)
+            if line:
+                parts.append(line)
+                if line.endswith(b"\n"):
+                    break
+                if limit > 0:
+                    limit -= len(line)
+            elif not self._advance():
+                break  # the end of the stream
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._check_open()
+        return itertools.chain.from_iterable(self._line_sources())
+
+    def _line_sources(self) -> Iterator[Iterable[bytes]]:
+        # Each time the chain asks, the piece it iterated is used up (or a read moved on to a
+        # later one): serve whatever is current, so iteration and reads share one position.
+        while True:
+            self._check_open()
+            if self._exhausted() and not self._advance():
+                return
+            if self._ends_line:
+                yield self._window
+            else:
+                # A line longer than `bound` (or the last, newline-less one): join it whole.
+                yield (self.readline(),)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._window.close()  # an iterator still holding it now raises, as after close()
+            self._chunks.close()
+        super().close()
