@@ -4,7 +4,9 @@
 
 Runs 1,000 and 10,000 trivial tasks through each executor with the same number of workers, in
 one run, and prints the median wall time, the range over repeats, and the ratio of medians
-(target: lambdaflow <= 1.5x ProcessPoolExecutor).
+(target: lambdaflow <= 1.5x ProcessPoolExecutor). First it prints start-up: a job of 4 tasks,
+from constructing the executor to the end of its shutdown, what a short job pays before and
+after its work.
 
 Fairness rules, the same for both executors:
 - the same module-level function, submitted one task per call with `submit` and awaited with
@@ -58,6 +60,14 @@ def main() -> None:
           f"runs after one untimed warm-up each; times include pool start-up and shutdown")
     for make in executors.values():
         run(make, 100)
+    startup: dict[str, list[float]] = {name: [] for name in executors}
+    for _ in range(max(args.repeat, 5)):
+        for name, make in executors.items():
+            startup[name].append(run(make, 4))
+    for name, samples in startup.items():
+        print(f"     4 tasks  {name:<20} start-up + 4 tasks + shutdown: median "
+              f"{statistics.median(samples) * 1e3:5.1f} ms  range {min(samples) * 1e3:.1f}-"
+              f"{max(samples) * 1e3:.1f} ms")
     for n in sizes:
         times: dict[str, list[float]] = {name: [] for name in executors}
         for _ in range(args.repeat):

@@ -35,6 +35,7 @@ from concurrent.futures import BrokenExecutor, Executor, Future, InvalidStateErr
 from functools import partial
 
 from lambdaflow import _cancel, _shipping, pricing
+from lambdaflow._semaphore import Semaphore
 from lambdaflow import response as wire_response
 from lambdaflow import timeline as _timeline
 from lambdaflow.liveoutput import TaskEcho
@@ -218,10 +219,10 @@ class LambdaExecutor(Executor):
         self._counter = itertools.count()
         self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._idle = threading.Semaphore(0)
+        self._idle = Semaphore(0)
         # Tasks on the backend at once. Dispatchers alone never exceed it; it is a semaphore so
         # that a worker blocked on its nested tasks can lend its slot to them (_lend_slot).
-        self._slots = threading.Semaphore(self.config.max_workers)
+        self._slots = Semaphore(self.config.max_workers)
         self._lock = threading.Lock()
         self._shutdown = False
         self._spill_prefix: str | None = None

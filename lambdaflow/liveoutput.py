@@ -42,6 +42,11 @@ class TaskEcho:
 
     def end(self, task_id: str) -> None:
         """The task answered: print its unterminated last lines, if any."""
+        if not self._partial:
+            # Nearly always (tasks end their lines), and then without the lock. The task's
+            # own output was written before its response arrived; a late piece that another
+            # thread adds after this check would have come after the lock's pops just the same.
+            return
         with self._lock:
             for stream in ("stdout", "stderr"):
                 tail = self._partial.pop((task_id, stream), None)

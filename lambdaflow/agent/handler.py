@@ -14,8 +14,11 @@ import time
 
 from lambdaflow.agent import wire
 from lambdaflow.agent.capture import OutputCapture
-from lambdaflow.agent.signing import JobKey
 from lambdaflow.errors import SignatureMismatch
+
+# `lambdaflow.agent.signing` (hashlib, hmac, secrets: ~6 ms of start-up) is imported where a
+# task's payload goes through storage, not at start: most tasks never sign anything, and every
+# local worker pool boots an interpreter that imports this module.
 
 _state = {"cold": True, "capture": None, "callables": {}, "job_key": None}
 _CALLABLE_CACHE_SIZE = 64
@@ -36,11 +39,16 @@ def set_output_capture(capture: OutputCapture) -> None:
     _state["capture"] = capture
 
 
-def current_job_key() -> JobKey | None:
-    """The signing key of the job whose task this worker is running (None outside a task):
-    what a task signs its own stored pickles with, so that the client can verify them."""
+def current_job_key():
+    """The signing key (`lambdaflow.agent.signing.JobKey`) of the job whose task this worker
+    is running (None outside a task): what a task signs its own stored pickles with, so that
+    the client can verify them."""
     text = _state["job_key"]
-    return JobKey.from_text(text) if text else None
+    if not text:
+        return None
+    from lambdaflow.agent.signing import JobKey
+
+    return JobKey.from_text(text)
 
 
 def handler(event: dict, context=None) -> dict:
@@ -141,6 +149,8 @@ def _load_callable(encoded: str, serializer):
 def _load_args(event: dict) -> bytes:
     if "args" in event:
         return wire.b64decode(event["args"])
+    from lambdaflow.agent.signing import JobKey
+
     return JobKey.from_text(event["job_key"]).get(event["args_url"])
 
 
@@ -156,6 +166,8 @@ def _encode_result(pickled: bytes, event: dict) -> dict:
             f"the result is {len(pickled) / 1e6:.1f} MB, over the backend's inline limit of "
             f"{limit / 1e6:.1f} MB, and no spill storage is configured; pass "
             f"spill_url='s3://bucket/prefix' to the executor (or set LAMBDAFLOW_SPILL_URL)")
+    from lambdaflow.agent.signing import JobKey
+
     url = wire.spill_object_url(spill_url, event["task_id"], "result")
     return {"result_url": JobKey.from_text(event["job_key"]).put(url, pickled)}
 

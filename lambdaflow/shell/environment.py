@@ -47,8 +47,11 @@ def _problem(commands: Sequence[Command], shipped_env: Mapping[str, str]) -> str
     missing = [c.argv[0] for c in commands
                if shutil.which(c.argv[0], path=os.environ.get("PATH")) is None]
     if missing:
-        return (f"{', '.join(dict.fromkeys(missing))}: command not found on the workers "
-                f"({host}); give the workers a runtime or layer with it, or run the pipeline "
+        names = list(dict.fromkeys(missing))
+        return (f"{', '.join(names)}: command not found on the workers ({host}); ship it "
+                f"from this machine in a layer with 'lambdaflow create --tools "
+                f"{','.join(os.path.basename(n) for n in names)}', or give the function a layer "
+                "that has it ('lambdaflow create/update --layers ARN'), or run the pipeline "
                 "where it is installed")
     for name in dict.fromkeys(_locales(commands, shipped_env)):
         if not _installed(name):

@@ -12,8 +12,9 @@ imports and the commands themselves.
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
-import shutil
 import stat
 import sys
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ from lambdaflow import storage
 from lambdaflow.shell.errors import ShellError
 from lambdaflow.shell.parse import Command, ParsedPipeline
 from lambdaflow.shell.processes import Piped, locale_env, run_chain
-from lambdaflow.storage.base import COPY_CHUNK
 from lambdaflow.storage.dispatch import scheme_of
 from lambdaflow.storage.local import to_path
 
@@ -84,21 +84,85 @@ def run(parsed: ParsedPipeline, env: Mapping[str, str], *, input: str | BinaryIO
         raise ShellError("the pipeline names no input: give input= (or -i URL), or start "
                          "it with '< FILE' or 'cat FILE |'")
     with contextlib.ExitStack() as stack:
+        # Only an input the pipeline names (`< FILE`, `cat FILE |`) is bash's to fail on.
+        problem = None if isinstance(input, str) else unreadable(ends.source)
+        if problem is not None:
+            sink = stack.enter_context(open_sink(ends, output))
+            return _run_unreadable(parsed, ends, problem, env, sink)
         if ends.source is not None:
             try:
                 storage.size(ends.source)
             except FileNotFoundError:
                 raise ShellError(f"{ends.source}: no such input file or object") from None
+            except OSError as exc:
+                raise ShellError(f"{ends.source}: cannot read the input: {exc}") from exc
             source = stack.enter_context(storage.open_range(ends.source, 0))
             if not (ends.regular and scheme_of(ends.source) == "file"):
                 source = Piped(source)   # bash's first command would read a pipe
         else:
             source = input if regular_file(input) else Piped(input)
         sink = stack.enter_context(open_sink(ends, output))
-        if not ends.commands:
-            shutil.copyfileobj(source, sink, COPY_CHUNK)
-            return 0
-        return run_chain(list(ends.commands), source, sink, locale_env(env))[-1]
+        # `cat FILE` alone is cat, as bash runs it (its write errors and status included).
+        commands = list(ends.commands) or [Command(("cat",))]
+        return run_chain(commands, source, sink, locale_env(env))[-1]
+
+
+def unreadable(url: str | None) -> OSError | None:
+    """Why the local file `url` cannot be read as a regular file from its start — it is a
+    directory, or opening it fails (its mode, a non-root worker) — else None. Such an input,
+    named in the pipeline (``< FILE``, ``cat FILE |``), runs as bash runs it (`run`), never
+    split: bash opens ``< FILE`` before the first command starts, and what happens next is
+    the pipeline's failure, not lambdaflow's. (Given as ``-i``/``input=``, it is refused.)"""
+    if url is None or scheme_of(url) != "file":
+        return None
+    path = to_path(url)
+    try:
+        if stat.S_ISDIR(os.stat(path).st_mode):
+            return IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))  # a FIFO's open must not block
+    except FileNotFoundError:
+        return None  # refused as a missing input where it is read
+    except OSError as exc:
+        return exc
+    return None
+
+
+def _run_unreadable(parsed: ParsedPipeline, ends: Endpoints, problem: OSError,
+                    env: Mapping[str, str], sink) -> int:
+    """bash's run of a pipeline whose input `problem` says it cannot read as a file."""
+    path = to_path(ends.source)
+    if not ends.regular:
+        # `cat FILE | …`: cat itself meets the problem and says so, as in bash.
+        return run_chain(list(parsed.commands), io.BytesIO(b""), sink, locale_env(env))[-1]
+    if isinstance(problem, IsADirectoryError):
+        # bash opens a directory for reading without complaint; its first command then
+        # fails to read it with its own message and status (sort 2, wc prints 0 and 1 …).
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return run_chain(list(ends.commands) or [Command(("cat",))], _Descriptor(fd),
+                             sink, locale_env(env))[-1]
+        finally:
+            os.close(fd)
+    # bash: "bash: FILE: Permission denied"; the first command never starts (status 1) and
+    # the rest of the pipeline reads nothing.
+    shown = parsed.stdin if parsed.stdin is not None else path
+    sys.stderr.buffer.write(f"lambdaflow: {shown}: {problem.strerror}\n".encode(
+        errors="surrogateescape"))
+    sys.stderr.buffer.flush()
+    rest = list(ends.commands[1:])
+    if not rest:
+        return 1
+    return run_chain(rest, io.BytesIO(b""), sink, locale_env(env))[-1]
+
+
+class _Descriptor:
+    """An open file descriptor as `run_chain` takes a stream with one (not owned)."""
+
+    def __init__(self, fd: int):
+        self._fd = fd
+
+    def fileno(self) -> int:
+        return self._fd
 
 
 @contextlib.contextmanager

@@ -132,7 +132,9 @@ class Pipeline:
         out_url = output if isinstance(output, str) else None
         merged = self.plan(input=in_url, output=out_url)
         piped_input = input is not None and in_url is None and not _regular_file(input)
-        if plan == "local":
+        if plan == "local" or (in_url is None and local.unreadable(merged.input) is not None):
+            # (A `< FILE` that cannot be read as a file — a directory, no permission — runs
+            # as bash runs it: its failure is the pipeline's, with bash's messages and status.)
             return self.run_local(input=input, output=output)
         if executor.config.backend != "local":
             _check_remote_reachable(merged.input, config.scratch)

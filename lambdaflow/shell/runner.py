@@ -18,10 +18,11 @@ from typing import BinaryIO
 
 from lambdaflow import storage
 from lambdaflow.errors import LambdaflowError
-from lambdaflow.shell import aggregators, shuffle, streaming, worker
+from lambdaflow.shell import aggregators, outputs, shuffle, streaming, worker
 from lambdaflow.shell.config import ShellConfig
 from lambdaflow.shell.errors import ShellError, StageFailed
 from lambdaflow.shell.locations import Scratch
+from lambdaflow.shell.parse import Command
 from lambdaflow.shell.plan import CoordinatorStage, ParallelStage, Plan
 from lambdaflow.shell.processes import Piped, run_chain
 from lambdaflow.storage.base import COPY_CHUNK
@@ -34,9 +35,17 @@ def run_plan(plan: Plan, executor, source_url: str | streaming.Chunks, sink: Bin
     whose first stage is parallel): its tasks start as the chunks are written."""
     current = source_url
     status = 0
+    sink = outputs.watched(sink)
     if not plan.stages:
         with storage.open_range(current, 0) as src:
-            shutil.copyfileobj(src, sink, COPY_CHUNK)
+            try:
+                shutil.copyfileobj(src, sink, COPY_CHUNK)
+                sink.flush()
+            except outputs.OutputFailed:
+                # `cat FILE > /dev/full`: cat's own write error and status, as in bash.
+                sink.take_back()
+                src.seek(0)
+                return run_chain([Command(("cat",))], src, sink, plan.shipped_env)[-1]
         return 0
     stages = plan.stages
     k = 0
@@ -55,11 +64,27 @@ def run_plan(plan: Plan, executor, source_url: str | streaming.Chunks, sink: Bin
         out_url = None if last else scratch.stage_output(j)
         target = contextlib.nullcontext(sink) if last else storage.open_write(out_url)
         with _failures_named(k, commands), target as out:
-            if isinstance(current, streaming.Chunks):
-                status = _run_streamed(plan, stage, current, out, scratch, executor, config)
-            elif parallel:
-                status = _run_parallel(plan, stage, k, current, out, scratch, executor, config)
-            else:
+            try:
+                if isinstance(current, streaming.Chunks):
+                    status = _run_streamed(plan, stage, current, out, scratch, executor,
+                                           config)
+                elif parallel:
+                    status = _run_parallel(plan, stage, k, current, out, scratch, executor,
+                                           config)
+                else:
+                    status = _run_here(plan, commands, k, current, out)
+                if last:
+                    out.flush()
+            except outputs.OutputFailed as exc:
+                # The output refused our writes (a full disk, /dev/full): in bash the last
+                # command would have met that error itself. Run the stage here with its last
+                # command writing straight into the output, and report what it reports.
+                if isinstance(current, streaming.Chunks):
+                    raise StageFailed(
+                        f"{_describe(k, commands)}: {exc}; the command's own error and status "
+                        "take running the stage again, and streamed standard input cannot be "
+                        "read again (give the input as a file: -i FILE or < FILE)") from exc
+                out.take_back()
                 status = _run_here(plan, commands, k, current, out)
         if k > 0:
             storage.delete(current)

@@ -55,7 +55,11 @@ def run_range(byte_range: storage.ByteRange, job: RangeJob, shipped_env: Mapping
     """Run `job` on the lines `byte_range` owns; write its output to `out_url`. The worker's
     commands and locale are checked first (`environment.check`, cached per warm worker)."""
     environment.check(job.commands, shipped_env)
-    with storage.open_write(out_url) as out:
+    with storage.open_write(out_url) as stored:
+        # The part passes through this process, never from the last command straight into a
+        # scratch file: a write that fails there (a full disk) is then lambdaflow's error,
+        # naming the range, not a command's failure that the coordinator would rerun quietly.
+        out = _Writer(stored)
         if job.sink is None:
             codes = run_owned(byte_range, job.commands, shipped_env, out, job.primed)
         else:
@@ -64,6 +68,13 @@ def run_range(byte_range: storage.ByteRange, job: RangeJob, shipped_env: Mapping
             sink.finish()
             codes += [0] * len(job.sunk)
     return PartResult(out_url, storage.size(out_url), tuple(codes))
+
+
+class _Writer:
+    """`stream`'s ``write`` without its file descriptor (`processes.run_chain` then copies)."""
+
+    def __init__(self, stream):
+        self.write = stream.write
 
 
 def run_owned(byte_range: storage.ByteRange, commands: Sequence[Command],

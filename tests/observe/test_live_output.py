@@ -130,3 +130,41 @@ def test_long_lines_are_cut_at_the_same_places_however_the_bytes_arrive(capsys):
         assert out == expected, chunk
     assert [len(piece) for piece in expected.splitlines()] == [
         len("[t/0] ") + n for n in (MAX_LINE, MAX_LINE, MAX_LINE, 260_000 - 3 * MAX_LINE)]
+
+
+def close_stdio():
+    os.close(1)
+    os.close(2)
+
+
+def print_and_leave_a_child(flag, done):
+    print("b")
+    script = f"while [ ! -e {flag} ]; do sleep 0.01; done; echo late; touch {done}"
+    subprocess.Popen(["sh", "-c", script])
+
+
+def test_pipes_kept_from_task_to_task_carry_only_each_tasks_own_output(tmp_path, capfd):
+    # One worker keeps a task's pipe for the next task only when nothing else can write to
+    # it: after a task that closed its fds (the worker still restores them), never after one
+    # that left a child holding them.
+    flag, done = str(tmp_path / "flag"), str(tmp_path / "done")
+    with LambdaExecutor(1) as ex:
+        tasks = [ex.submit(print, "a"), ex.submit(close_stdio), ex.submit(print, "a2"),
+                 ex.submit(print_and_leave_a_child, flag, done), ex.submit(print, "c"),
+                 ex.submit(release_and_wait, flag, done)]
+        for task in tasks:
+            task.result(timeout=60)
+        out = ""
+        deadline = time.monotonic() + 30
+        while "late" not in out:
+            assert time.monotonic() < deadline, out
+            ex.submit(int).result(timeout=60)
+            out += capfd.readouterr().out
+    ids = [task.task_id for task in tasks]
+    assert sorted(out.splitlines()) == sorted([
+        f"[{ids[0]}] a", f"[{ids[2]}] a2", f"[{ids[3]}] b", f"[{ids[3]}] late",
+        f"[{ids[4]}] c", f"[{ids[5]}] second done"])
+    # Each task's own lines precede its result, so they come in task order.
+    assert [line for line in out.splitlines() if "late" not in line] == [
+        f"[{ids[0]}] a", f"[{ids[2]}] a2", f"[{ids[3]}] b", f"[{ids[4]}] c",
+        f"[{ids[5]}] second done"]

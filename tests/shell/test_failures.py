@@ -152,7 +152,10 @@ def test_a_command_missing_on_the_workers_is_refused_before_output(tmp_path, she
     path.write_bytes(DATA[:20000])
     env = {**ORACLE_ENV, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     out = io.BytesIO()
-    with pytest.raises(StageFailed, match="onlyhere: command not found on the workers"):
+    # The message says how to ship it: a layer built from this machine's copy, or one's own.
+    with pytest.raises(StageFailed, match=r"onlyhere: command not found on the workers .*; "
+                                          r"ship it .* 'lambdaflow create --tools onlyhere'.*"
+                                          r"--layers ARN"):
         Pipeline("onlyhere | wc -l", env=env, annotation_path=[str(notes)]).run(
             shell_executor, input=str(path), output=out, width=3)
     assert out.getvalue() == b""
