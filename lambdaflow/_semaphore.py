@@ -13,8 +13,8 @@ import threading
 
 
 class Semaphore:
-    """`acquire(blocking=True)`, `release()`, and ``with semaphore:``, as `threading.Semaphore`
-    (no timeout)."""
+    """`acquire(blocking=True, timeout=None)`, `release()`, and ``with semaphore:``, as
+    `threading.Semaphore`."""
 
     def __init__(self, value: int = 1):
         if value < 0:
@@ -23,7 +23,11 @@ class Semaphore:
         self._value = value
         self._waiters: collections.deque = collections.deque()  # locks held until handed a unit
 
-    def acquire(self, blocking: bool = True) -> bool:
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Take a unit: at once if one is free; else, if `blocking`, wait for one (at most
+        `timeout` seconds, then return False)."""
+        if not blocking and timeout is not None:
+            raise ValueError("can't specify timeout for non-blocking acquire")
         with self._lock:
             if self._value:
                 self._value -= 1
@@ -34,18 +38,24 @@ class Semaphore:
             waiter.acquire()
             self._waiters.append(waiter)
         try:
-            waiter.acquire()  # release() hands its unit over by releasing this lock
+            # release() hands its unit over by releasing this lock.
+            if waiter.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+                return True
         except BaseException:  # interrupted (Ctrl-C in the main thread): give the place up
-            with self._lock:
-                try:
-                    self._waiters.remove(waiter)
-                    handed = False
-                except ValueError:
-                    handed = True  # a unit reached us meanwhile: it goes back
-            if handed:
-                self.release()
+            if self._leave(waiter):
+                self.release()  # a unit reached us meanwhile: it goes back
             raise
-        return True
+        return self._leave(waiter)  # timed out, unless a unit reached us meanwhile
+
+    def _leave(self, waiter) -> bool:
+        """Take `waiter` out of the queue; true if a unit reached it meanwhile (then it is the
+        caller's, to keep or give back)."""
+        with self._lock:
+            try:
+                self._waiters.remove(waiter)
+                return False
+            except ValueError:
+                return True
 
     def release(self) -> None:
         with self._lock:

@@ -163,6 +163,12 @@ class Speculator:
     def _backup(self, race: _Race) -> None:
         self._attempt(race, race.backup_event)  # already counted in flight by _watch
 
+    def summary(self) -> dict:
+        """`stats()`'s speculation figures."""
+        with self._cond:
+            return {"backups": self.backups, "backup_wins": self.backup_wins,
+                    "backup_losers_not_stopped": self.losers_not_stopped}
+
     def close(self) -> None:
         with self._cond:
             self._closed = True

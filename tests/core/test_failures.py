@@ -166,9 +166,9 @@ def test_memory_limit_turns_a_huge_allocation_into_memory_error():
 
 
 def test_python_version_mismatch_names_both_sides(monkeypatch):
-    import lambdaflow.executor
+    from lambdaflow.agent import wire  # the client's copy: the workers are other processes
 
-    monkeypatch.setattr(lambdaflow.executor.wire, "PYTHON_VERSION", "3.99")
+    monkeypatch.setattr(wire, "PYTHON_VERSION", "3.99")
     with LambdaExecutor(1) as ex:
         with pytest.raises(ProtocolMismatch) as info:
             ex.submit(pow, 2, 2).result(timeout=30)
@@ -178,10 +178,10 @@ def test_python_version_mismatch_names_both_sides(monkeypatch):
 
 
 def test_wire_version_mismatch_names_both_sides(monkeypatch):
-    import lambdaflow.executor
+    from lambdaflow.agent import wire  # the client's copy: the workers are other processes
 
-    agent_version = lambdaflow.executor.wire.WIRE_VERSION  # the workers are not patched
-    monkeypatch.setattr(lambdaflow.executor.wire, "WIRE_VERSION", 99)
+    agent_version = wire.WIRE_VERSION  # the workers are not patched
+    monkeypatch.setattr(wire, "WIRE_VERSION", 99)
     with LambdaExecutor(1) as ex:
         with pytest.raises(ProtocolMismatch, match="client speaks version 99, this agent speaks "
                                                    f"version {agent_version}"):

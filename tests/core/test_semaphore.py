@@ -47,6 +47,16 @@ def test_a_released_unit_goes_to_the_longest_waiter():
     assert not semaphore.acquire(blocking=False)  # every unit was handed over, none kept
 
 
+def test_a_timed_out_waiter_gives_its_place_up():
+    semaphore = Semaphore(0)
+    assert semaphore.acquire(timeout=0.01) is False
+    assert not semaphore._waiters
+    with pytest.raises(ValueError):
+        semaphore.acquire(blocking=False, timeout=1)
+    semaphore.release()
+    assert semaphore.acquire(timeout=10)  # a free unit is taken at once
+
+
 def test_an_interrupted_waiter_gives_its_place_up():
     semaphore = Semaphore(0)
 
@@ -60,7 +70,7 @@ def test_an_interrupted_waiter_gives_its_place_up():
         def __init__(self):
             self.acquired = False
 
-        def acquire(self):
+        def acquire(self, timeout=-1):
             if self.acquired:
                 raise Interrupted
             self.acquired = True

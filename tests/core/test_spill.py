@@ -23,7 +23,7 @@ def test_twenty_mb_argument_and_result_round_trip_locally():
         future = ex.submit(echo_reversed, blob)
         assert future.result(timeout=60) == blob[::-1]
         assert future.stats.spilled
-        spill_dir = ex._spill_tempdir.name
+        spill_dir = ex._spill.tempdir.name
         assert os.path.isdir(spill_dir)
     assert not os.path.exists(spill_dir)
 
@@ -77,6 +77,6 @@ def test_the_local_backend_spills_results_over_about_a_megabyte():
         assert small.result(timeout=60) == make_blob(512 << 10)
         assert big.result(timeout=60) == make_blob(1536 << 10)
         assert not small.stats.spilled and big.stats.spilled
-        spill_dir = ex._spill_tempdir.name
+        spill_dir = ex._spill.tempdir.name
         assert os.listdir(spill_dir) and not [  # the result was deleted once read
             name for _, _, files in os.walk(spill_dir) for name in files]

@@ -128,7 +128,7 @@ def test_a_tampered_result_is_refused_before_unpickling(target, marker):
         future = ex.submit(make_blob, BIG)
         with pytest.raises(SignatureMismatch) as info:
             future.result(timeout=60)
-        assert info.value.url == f"{ex._spill_prefix}/{future.task_id.replace('/', '-')}.result"
+        assert info.value.url == f"{ex._spill.prefix}/{future.task_id.replace('/', '-')}.result"
         assert info.value.url in str(info.value)
         check_still_works(ex)
 
