@@ -33,14 +33,15 @@ import collections
 import importlib
 import io
 import shutil
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from lambdaflow import storage
 from lambdaflow.shell import counting, trsets, worker
 from lambdaflow.shell.annotations import Flags
-from lambdaflow.shell.errors import AnnotationError, ShellError
+from lambdaflow.errors import LambdaflowError
+from lambdaflow.shell.errors import AnnotationError, ShellError, StageFailed
 from lambdaflow.shell.locations import Scratch, local_paths
 from lambdaflow.shell.parse import Command
 from lambdaflow.shell.processes import run_chain
@@ -306,15 +307,36 @@ def sort_merge(parts, out, ctx) -> int:
         futures = [ctx.executor.submit(worker.merge_sorted, group, argv, ctx.command.env,
                                        ctx.shipped_env, ctx.scratch.merged(ctx.stage, level, i))
                    for i, group in enumerate(groups)]
-        merged = [f.result() for f in futures]
-        bad = [m.statuses[-1] for m in merged if m.statuses[-1] != 0]
-        if bad:
-            return bad[0]
+        try:
+            merged = [_inner_merge(f, i, len(futures), level, argv, ctx)
+                      for i, f in enumerate(futures)]
+        except Exception:
+            # Let the other merges end first: none may write into scratch once it is removed.
+            for f in futures:
+                f.cancel()
+            wait(futures)
+            raise
         urls = [m.url for m in merged]
         level += 1
     with local_paths(urls) as paths:
         command = Command(tuple(argv) + ("--", *paths), ctx.command.env)
         return run_chain([command], io.BytesIO(b""), out, ctx.shipped_env)[-1]
+
+
+def _inner_merge(future: Future, i: int, n: int, level: int, argv, ctx: Context):
+    """An inner merge's result. Its inputs are sorted parts, so it fails only for reasons
+    of the machine (a full scratch, a killed worker): lambdaflow's failure, named as such —
+    never a status of the pipeline with an empty output."""
+    where = (f"stage {ctx.stage + 1} ({ctx.command.display()}): merge {i + 1} of {n} of "
+             f"the sorted parts (level {level + 1} of the merge tree) failed on a worker")
+    try:
+        merged = future.result()
+    except (OSError, LambdaflowError) as exc:
+        raise StageFailed(f"{where}: {type(exc).__name__}: {exc}") from exc
+    if merged.statuses[-1] != 0:
+        raise StageFailed(f"{where}: {argv[0]} -m exited with status {merged.statuses[-1]} "
+                          "(its message is above)")
+    return merged
 
 
 def merge_argv(command: Command, fan_in: int) -> tuple[str, ...]:

@@ -116,7 +116,8 @@ def run_owned(byte_range: storage.ByteRange, commands: Sequence[Command],
 def merge_sorted(urls: Sequence[str], merge_argv: Sequence[str], env: Sequence[tuple[str, str]],
                  shipped_env: Mapping[str, str], out_url: str) -> PartResult:
     """One inner node of a merge tree: ``merge_argv + [paths of urls]`` (``sort -m …``)."""
-    with local_paths(urls) as paths, storage.open_write(out_url) as sink:
+    with local_paths(urls) as paths, storage.open_write(out_url) as stored:
         command = Command(tuple(merge_argv) + ("--", *paths), tuple(env))
-        statuses = run_chain([command], io.BytesIO(b""), sink, shipped_env)
+        # Through this process, as `run_range`'s parts: a failed write is an error here.
+        statuses = run_chain([command], io.BytesIO(b""), _Writer(stored), shipped_env)
     return PartResult(out_url, storage.size(out_url), tuple(statuses))

@@ -197,3 +197,20 @@ def test_a_worker_whose_scratch_is_full_fails_naming_the_range(text, tmp_path, n
     assert f"stage 1 ({text}) failed on range " in message
     assert "No space left on device" in message and "Traceback" not in message
     assert report.files["scratch"].entries == ()  # nothing left behind
+
+
+def test_a_merge_tree_whose_scratch_fills_fails_naming_the_merge(tmp_path, namespaces):
+    # 16 sorted parts (1 MB) fit in the 1.5 MB scratch, the first merges of 4 parts do not:
+    # an inner merge that cannot write is lambdaflow's failure (it once returned sort's
+    # status 2 with no output and no word of why).
+    (tmp_path / "in").write_bytes(DATA)
+    report = mountns.run([*CLI, "--width", "16", "--scratch", "scratch", "sort < in"],
+                         tmpfs={"scratch": 1536 * 1024}, inspect=["scratch"],
+                         env={**CLI_ENV, "LAMBDAFLOW_SHELL_FAN_IN": "4"}, cwd=str(tmp_path))
+    message = report.stderr.decode()
+    assert report.status == 125, message
+    assert report.stdout == b""
+    assert "stage 1 (sort): merge " in message and "of the merge tree) failed on a worker: " \
+        "OSError: [Errno 28] No space left on device" in message
+    assert "Traceback" not in message and "cannot read" not in message
+    assert report.files["scratch"].entries == ()
