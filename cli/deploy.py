@@ -66,12 +66,15 @@ function has.
                                            re-read from disk, with this lambdaflow's agent,
                                            cloudpickle and dill: run it after upgrading
                                            lambdaflow (a generic worker has no PATHS to give)
+  lambdaflow update NAME ... --publish     then publish the result as version N (run it with
+                                           LambdaExecutor(function="NAME:N")); alone, it
+                                           publishes the function as it is
 
 The PATHS, requirements file and --pip-arg options of the last build are recorded in the
 function's lambdaflow:code tags (as absolute paths on the machine that built it); a rebuild
 refuses if one of them no longer exists. --arch also rebuilds (the zip is per platform). A
 rebuilt zip identical to the deployed one (same CodeSha256) is not uploaded again. With no
-option, PATHS or --rebuild, update refuses before calling AWS.
+option, PATHS, --rebuild or --publish, update refuses before calling AWS.
 """
 
 _DESCRIPTIONS = {
@@ -120,6 +123,9 @@ def _add_function_options(parser: argparse.ArgumentParser, command: str) -> None
                              "--pip-arg=--no-index --pip-arg=--find-links=DIR (repeatable)")
     parser.add_argument("--code-url", metavar="s3://BUCKET/PREFIX",
                         help="where to upload a zip over Lambda's 50 MB direct upload limit")
+    parser.add_argument("--publish", action="store_true",
+                        help="then publish the function as a numbered version (immutable code "
+                             "and configuration; run it with function=NAME:VERSION)")
     if command == "create":
         parser.add_argument("--tools", action=_ExtendSplit, metavar="PROG[,PROG…]",
                             help="ship these programs of this machine (and the libraries "
@@ -181,14 +187,29 @@ def run_create(args: argparse.Namespace) -> int:
     config = functions.create(spec, code_url=args.code_url)
     print(f"created {config['FunctionName']} ({_describe(config)}; "
           f"{config['CodeSize'] / 1e6:.2f} MB zip, role {config['Role']})")
-    print(f"use it with LambdaExecutor(function={config['FunctionName']!r})")
+    if args.publish:
+        _publish(config)
+    else:
+        print(f"use it with LambdaExecutor(function={config['FunctionName']!r})")
     return 0
+
+
+def _publish(config: dict) -> None:
+    from lambdaflow.deploy import functions
+
+    version = functions.publish(config["FunctionName"], code_sha256=config["CodeSha256"])
+    qualified = f"{version['FunctionName']}:{version['Version']}"
+    print(f"published version {version['Version']} of {version['FunctionName']} "
+          f"(CodeSha256 {version['CodeSha256']})")
+    print(f"use it with LambdaExecutor(function={qualified!r}); it keeps this code and "
+          f"configuration whatever later updates do")
 
 
 def run_update(args: argparse.Namespace) -> int:
     from lambdaflow.deploy import functions
 
-    done = functions.update(_spec(args), rebuild=args.rebuild, code_url=args.code_url)
+    done = functions.update(_spec(args), rebuild=args.rebuild, code_url=args.code_url,
+                            publish=args.publish)
     config = done.config
     if not done.rebuilt:
         code = "code kept, not rebuilt"
@@ -204,6 +225,8 @@ def run_update(args: argparse.Namespace) -> int:
         inputs = [*done.spec.paths] + ([f"-r {done.spec.requirements}"]
                                        if done.spec.requirements else [])
         print(f"zip built from: {' '.join(inputs) or 'no PATHS (a generic worker)'}")
+    if args.publish:
+        _publish(config)
     return 0
 
 

@@ -142,6 +142,10 @@ class AwsBackend(Backend):
         try:
             config = client.get_function_configuration(FunctionName=function)
         except botocore.exceptions.ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException" and _qualified(function):
+                raise ConfigError(f"there is no Lambda function {function!r}: that version or "
+                                  f"alias does not exist ({exc}); publish one with "
+                                  f"`lambdaflow update NAME --publish`") from exc
             if _code(exc) == "ResourceNotFoundException":
                 raise ConfigError(f"there is no Lambda function {function!r}; create it with "
                                   f"`lambdaflow create {function}`") from exc
@@ -283,6 +287,13 @@ class AwsBackend(Backend):
             task_id=task_id, name=module, log_tail=log_tail)
         exc.__cause__ = RemoteTraceback(error.get("traceback") or "")
         return exc
+
+
+def _qualified(function: str) -> bool:
+    """Whether a FunctionName names a version or alias (``NAME:Q``, an ARN ending ``:Q``)."""
+    parts = function.split(":")
+    return len(parts) == 2 or (function.startswith("arn:") and len(parts) >= 8) or \
+        (not function.startswith("arn:") and len(parts) == 4)
 
 
 def _report(log_tail: str) -> dict:

@@ -94,7 +94,8 @@ class Updated:
 
 
 def update(spec: FunctionSpec, *, rebuild: bool = False, code_url: str | None = None,
-           client=None, direct_upload_limit: int = lambda_limits.MAX_ZIPPED) -> Updated:
+           client=None, direct_upload_limit: int = lambda_limits.MAX_ZIPPED,
+           publish: bool = False) -> Updated:
     """Apply the options `spec` gives; the others keep what the function has.
 
     The zip is rebuilt only when `spec` gives code inputs (PATHS, requirements, pip options),
@@ -102,16 +103,18 @@ def update(spec: FunctionSpec, *, rebuild: bool = False, code_url: str | None = 
     rebuild takes each code input not given from the function's record (`TAG_CODE`), so
     ``update NAME -r req.txt`` keeps the PATHS it was created with; a rebuilt zip whose
     CodeSha256 matches the function's is not sent again. Refuses, before any AWS call, an
-    update that gives nothing to change.
+    update that gives nothing to change (unless `publish`: the caller publishes a version of
+    the function as it is, with `publish`).
     """
     rebuild = rebuild or bool(spec.paths or spec.requirements or spec.pip_args
                               or spec.arch is not None)
     changes_given = [field for field in _CONFIGURATION_FIELDS if getattr(spec, field) is not None]
-    if not rebuild and not changes_given:
+    if not rebuild and not changes_given and not publish:
         raise ConfigError(f"nothing to update for {spec.name}: give options to change (--memory, "
                           f"--timeout, --env, …), PATHS or --requirements to rebuild the code "
-                          f"with them, or --rebuild to rebuild it from the inputs it was built "
-                          f"from (after upgrading lambdaflow)")
+                          f"with them, --rebuild to rebuild it from the inputs it was built "
+                          f"from (after upgrading lambdaflow), or --publish to publish it as a "
+                          f"version")
     client = client or lambda_client()
     doc = _managed_doc(client, spec.name, "update")
     current = doc["Configuration"]
@@ -140,6 +143,19 @@ def update(spec: FunctionSpec, *, rebuild: bool = False, code_url: str | None = 
                        client.update_function_configuration, FunctionName=spec.name, **changes)
         _wait(client, "function_updated_v2", spec.name)
     return Updated(config, spec, rebuild, uploaded, tuple(changes))
+
+
+def publish(name: str, *, code_sha256: str | None = None, client=None) -> dict:
+    """Publish the function's current code and configuration as a numbered version, once it
+    is Active; return the version's configuration (its ``Version``). With `code_sha256`,
+    Lambda refuses if the code changed meanwhile; if nothing changed since the last version,
+    Lambda returns that version instead of a new one."""
+    client = client or lambda_client()
+    params = {"CodeSha256": code_sha256} if code_sha256 else {}
+    config = _call("publish a version of", name, client.publish_version, FunctionName=name,
+                   **params)
+    _wait(client, "function_active_v2", name, qualifier=config["Version"])
+    return config
 
 
 def delete(name: str, *, client=None) -> None:
@@ -391,11 +407,12 @@ def _role_propagation_retrying(sleep):
                              sleep=sleep, reraise=True)
 
 
-def _wait(client, waiter: str, name: str) -> None:
+def _wait(client, waiter: str, name: str, qualifier: str | None = None) -> None:
     import botocore.exceptions
 
+    extra = {"Qualifier": qualifier} if qualifier else {}
     try:
-        client.get_waiter(waiter).wait(FunctionName=name,
+        client.get_waiter(waiter).wait(FunctionName=name, **extra,
                                        WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     except botocore.exceptions.WaiterError as exc:
         raise DeployError(f"function {name} did not become ready: {exc}") from exc

@@ -270,7 +270,7 @@ class Function(_Runnable):
         return _document_tail(doc, self.name)
 
     def codes(self) -> list[Code]:
-        return [self.code, *(v.code for v in self.versions.values())]
+        return [self.code, *(v.code for v in list(self.versions.values()))]
 
 
 # Fields CreateFunction and UpdateFunctionConfiguration share, with Lambda's defaults.

@@ -152,7 +152,8 @@ class Pipeline:
             if len(head) > config.stdin_chunk_bytes:
                 streamed = io.BufferedReader(Piped(input, head), COPY_CHUNK)
                 head = None
-                if plan not in ("auto", "merge") or streaming.why_not(merged) is not None:
+                if (plan not in ("auto", "merge") or streaming.why_not(merged) is not None
+                        or (plan == "auto" and self._local_wins_streamed(executor, max_cost))):
                     return local.run(self.parsed, self.env, input=streamed, output=output)
         with scratch_space(config.scratch, resume_name) as space, \
                 self._sink(merged, output) as sink:
@@ -187,6 +188,15 @@ class Pipeline:
                 chosen = dataclasses.replace(chosen, stdin_regular=False)  # wc sees a pipe
             config = dataclasses.replace(config, width=width)
             return run_plan(chosen, executor, source, sink, space, config)
+
+    def _local_wins_streamed(self, executor, max_cost: float | None) -> bool:
+        """Whether the cost model predicts running here beats workers for a piped stdin of
+        unknown length: judged as if it were `streaming.ASSUMED_SIZE`, so only a pipeline
+        cheaper per byte than the workers' round trip (``wc -l``) stays here."""
+        ends = local.endpoints(self.parsed)
+        return local.wins(ends, streaming.ASSUMED_SIZE, backend=executor.config.backend,
+                          concurrency=executor.config.max_workers, max_cost=max_cost,
+                          env=self.env)
 
     def run_local(self, *, input: str | BinaryIO | None = None,
                   output: str | BinaryIO | None = None) -> int:

@@ -32,6 +32,10 @@ from lambdaflow.shell.errors import StageFailed
 from lambdaflow.shell.locations import Scratch
 from lambdaflow.storage.base import COPY_CHUNK
 
+#: The length the cost model assumes for a piped stdin longer than one chunk (with ``--plan
+#: auto``): unknown, so taken as large; running it here must win even then.
+ASSUMED_SIZE = 10 * 1000 ** 3
+
 #: Aggregators that print nothing before every part is in: whatever follows them, the
 #: pipeline reads all of its input (as ``sort``, ``wc`` or ``tac`` do in bash).
 READS_ALL = frozenset({"sort-merge", "sorted-count", "wc", "sum", "tail", "reverse"})
@@ -92,23 +96,23 @@ class Chunks:
                 self._present += 1
             url = self._scratch.chunk(index)
             try:
-                pending, data, eof = self._write(url, pending, index)
+                pending, eof = self._write(url, pending, index)
+            except (_Stopped, _Empty):
+                self._free()  # stopped, or the input ended where the chunk before ended
+                return
             except BaseException:
                 self._free()
                 raise
-            if data == 0:
-                self._free()  # the input ended where the chunk before ended
-                return
             whole = storage.split(url, n=1)[0]
             yield storage.ByteRange(url, 1 if index else 0, whole.end, whole.version)
             if eof:
                 return
             index += 1
 
-    def _write(self, url: str, pending: bytes, index: int) -> tuple[bytes, int, bool]:
+    def _write(self, url: str, pending: bytes, index: int) -> tuple[bytes, bool]:
         """Write the chunk `index` to `url`: `pending`, then stdin, up to the first newline at
-        or after `chunk_bytes` of data. Return the bytes read past it, the data bytes written
-        and whether stdin ended. An empty chunk is not created."""
+        or after `chunk_bytes` of data. Return the bytes read past it and whether stdin
+        ended. An empty chunk is not created (`_Empty`)."""
         # Every touch of scratch (creating, writing, renaming into place) is made under the
         # lock and only while not stopped: once `stop` returns, the run's directory may be
         # removed, and nothing here may recreate it.
@@ -130,7 +134,7 @@ class Chunks:
                 out.abort()
             raise
 
-    def _fill(self, out, pending: bytes) -> tuple[bytes, int, bool]:
+    def _fill(self, out, pending: bytes) -> tuple[bytes, bool]:
         written = 0
         while True:
             if not pending:
@@ -138,7 +142,7 @@ class Chunks:
                 if not pending:
                     if written == 0:
                         raise _Empty
-                    return b"", written, True
+                    return b"", True
                 self.bytes_read += len(pending)
             need = self._chunk_bytes - written
             cut = pending.find(b"\n", max(0, need - 1)) if len(pending) >= need else -1
@@ -148,7 +152,7 @@ class Chunks:
                 pending = b""
                 continue
             self._put(out, pending[:cut + 1])
-            return pending[cut + 1:], written + cut + 1, False
+            return pending[cut + 1:], False
 
     def _put(self, out, data: bytes) -> None:
         with self.lock:
@@ -180,13 +184,6 @@ class _Stopped(Exception):
 
 class _Empty(Exception):
     """Standard input ended exactly where the chunk before ended."""
-
-
-def _chunk_ranges(chunks: Chunks) -> Iterator[storage.ByteRange]:
-    try:
-        yield from chunks
-    except (_Stopped, _Empty):
-        return
 
 
 class Parts:
@@ -233,7 +230,7 @@ def feed(chunks: Chunks, parts: Parts, submit, describe: str) -> threading.Threa
 
     def run() -> None:
         try:
-            for i, byte_range in enumerate(_chunk_ranges(chunks)):
+            for i, byte_range in enumerate(chunks):
                 with chunks.lock:
                     if chunks.stopped:  # the stage ended: submit nothing more
                         chunks.release(byte_range.url)

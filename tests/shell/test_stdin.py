@@ -11,8 +11,10 @@ import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from lambdaflow import LambdaExecutor
+from lambdaflow import LambdaExecutor, storage
 from lambdaflow.shell import Pipeline, StageFailed
 from lambdaflow.shell.plan import make_plan
 from lambdaflow.shell import streaming
@@ -59,6 +61,48 @@ def test_streamed_stdin_matches_bash(text, name, shell_executor):
         assert (out, status) == expected, width
         if data:
             assert tasks >= len(data) // (CHUNK + len(LONG)), "one task per chunk"
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.lists(st.sampled_from([b"a", b"bc", b"\n", b"\r", b"\0", b"xyz" * 9]),
+                     max_size=120).map(b"".join),
+       chunk_bytes=st.integers(1, 40), read_size=st.integers(1, 50))
+def test_chunks_cut_whole_lines_and_give_the_input_back(data, chunk_bytes, read_size,
+                                                        tmp_path):
+    # Whatever the stream hands over per read: every chunk but the last ends with a newline
+    # (the first at or after `chunk_bytes` of it), chunks after the first start with the
+    # newline before them and own [1, size), and their owned lines are the input, in order.
+    from lambdaflow.shell.locations import Scratch
+
+    class Trickle(io.RawIOBase):
+        def __init__(self):
+            self.pos = 0
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            n = min(len(buffer), read_size, len(data) - self.pos)
+            buffer[:n] = data[self.pos:self.pos + n]
+            self.pos += n
+            return n
+
+    scratch = Scratch(f"{tmp_path}/{chunk_bytes}-{read_size}-{len(data)}/")
+    chunks = streaming.Chunks(io.BufferedReader(Trickle(), 16), scratch, chunk_bytes, 1)
+    owned = []
+    for i, byte_range in enumerate(chunks):
+        whole = open(byte_range.url, "rb").read()
+        assert byte_range.start == (1 if i else 0) and byte_range.end == len(whole)
+        assert whole[:byte_range.start] == (b"\n" if i else b"")
+        piece = byte_range.read()
+        assert piece == whole[byte_range.start:] and piece
+        cut = piece.find(b"\n", chunk_bytes - 1)
+        assert cut == len(piece) - 1 or (cut < 0 and byte_range.end == len(whole))
+        owned.append(piece)
+        chunks.release(byte_range.url)  # the window of 1 needs the slot back
+    assert b"".join(owned) == data
+    assert all(p.endswith(b"\n") for p in owned[:-1])
 
 
 @pytest.mark.parametrize("width", range(1, 9))
@@ -176,6 +220,19 @@ def test_which_pipelines_stream(text, streams):
     assert (streaming.why_not(plan) is None) == streams
 
 
+@pytest.mark.parametrize("text, on_workers", [("wc -l", False), ("sort", True)])
+def test_width_auto_asks_the_cost_model_about_a_long_pipe(text, on_workers, shell_executor,
+                                                          tmp_path):
+    # Of unknown length, a long pipe is judged as a large input: `wc -l` is cheaper per byte
+    # here than any round trip through workers; a sort is not. (The model's own constants:
+    # no calibration file.)
+    env = {**ENV, "LAMBDAFLOW_COSTMODEL": str(tmp_path / "uncalibrated.json")}
+    data = INPUTS["lines"]
+    out, status, tasks = streamed(text, data, shell_executor, "auto", env=env)
+    assert (out, status) == bash(text, data)
+    assert (tasks > 0) == on_workers
+
+
 def test_explain_says_what_a_long_pipe_gets():
     text = Pipeline("tr A-Z a-z | head -n 1", env=ENV).explain(width=2)
     assert f"over {CHUNK} bytes: the whole pipeline on the coordinator" in text
@@ -262,3 +319,15 @@ def _scratch_dirs(base) -> list[str]:
 def _chunks_under(base) -> list:
     return [f for d, _, files in os.walk(base) if os.path.basename(d) == "stdin"
             for f in files]
+
+
+@pytest.mark.parametrize("text", ["tr A-Z a-z | sort | uniq -c", "grep -c the", "tr -s ' '"])
+def test_streamed_stdin_with_s3_scratch_matches_bash(text, s3_bucket):
+    # On Lambda the chunks live in S3: workers read them with ranged GETs from byte 0 (the
+    # newline before the range) and nothing stays under the prefix afterwards.
+    data = INPUTS["long-line"]
+    with LambdaExecutor(2) as ex:  # started after the fixture pointed boto3 at moto
+        out, status, tasks = streamed(text, data, ex, 2, scratch=f"{s3_bucket}/scratch")
+    assert (out, status) == bash(text, data)
+    assert tasks >= 5
+    assert list(storage.list(f"{s3_bucket}/scratch/")) == []
