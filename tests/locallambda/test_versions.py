@@ -228,6 +228,9 @@ def test_deleting_versions_frees_their_code(lam, create, local_lambda_server):
     assert call(lam, name, "1")[0]["code"] == "one"               # a warm sandbox of 1 exists
     trees = {p.name for p in code_dir.iterdir() if p.is_dir()}
     assert len(trees) == 3 and len(list(code_dir.glob("*.zip"))) == 3
+    # A DryRun's code is checked, not kept.
+    lam.update_function_code(FunctionName=name, ZipFile=reporter("dry"), DryRun=True)
+    assert {p.name for p in code_dir.iterdir()} == trees | {f"{t}.zip" for t in trees}
 
     code, message = error_of(lambda: lam.delete_function(FunctionName=name,
                                                          Qualifier="$LATEST"))
