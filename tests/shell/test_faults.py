@@ -238,3 +238,18 @@ def test_a_stage_output_that_fills_scratch_fails_never_truncates(text, scratch_k
     assert f"{stage} failed on the coordinator: OSError: [Errno 28] No space left on device" \
         in message
     assert report.files["scratch"].entries == ()
+
+
+@pytest.mark.parametrize("mode", ["wb", "ab"])
+def test_through_moves_a_commands_output_whole(mode, tmp_path):
+    # Spliced by the kernel onto a file; a file splice refuses (O_APPEND) is copied instead.
+    from lambdaflow.shell.outputs import Through
+
+    path = tmp_path / "out"
+    path.write_bytes(b"kept\n")
+    proc = subprocess.Popen(["head", "-c", "3000000", "/dev/zero"], stdout=subprocess.PIPE)
+    with open(path, mode) as f:
+        f.write(b"x")
+        Through(f).copy_from(proc.stdout)
+    proc.wait()
+    assert path.read_bytes() == (b"kept\n" if mode == "ab" else b"") + b"x" + bytes(3_000_000)
