@@ -2,18 +2,25 @@
 
     submit(fn, *args, **kwargs)
       │  pickle (fn, args, kwargs) now — an unpicklable part raises here, naming itself
+      │  (_pickling.py)
       ▼
-    WorkItem ──▶ queue ──▶ dispatcher threads (at most max_workers, started on demand)
-                              │  event = wire format v1; a payload over the backend's
-                              │  inline limit goes to storage first (spill)
+    WorkItem ──▶ queue ──▶ dispatcher threads (_dispatch.py: at most max_workers, on demand)
+                              │  a stored result of an earlier run? settle from it
+                              │  (_checkpointing.py)
+                              │  event = wire format; a payload over the backend's inline
+                              │  limit goes to storage first (_events.py, _spill.py)
                               ▼
                             backend.invoke(event) ──▶ agent.handler on a worker
-                              │
-    Future ◀── set_result / set_exception ◀── decode the response (fetch a spilled result,
-                                              rebuild the user's exception, echo task output)
+                              │  (or raced against a backup copy: speculation.py)
+    Future ◀── set_result / set_exception ◀── decode the response (_events.py: fetch a
+                                              spilled result, rebuild the user's exception,
+                                              echo task output)
 
-Platform failures (`WorkerCrashed`, `TaskTimeout`) are retried up to `retries` times; user
-exceptions never are. Every future ends with a result or an exception.
+This module holds what ties those together: the executor's lifecycle (submit, map,
+shutdown, kill, a broken initializer), running one item with its retries and settling its
+future, and the job's figures (`stats()`, `timeline()`). Platform failures (`WorkerCrashed`,
+`TaskTimeout`) are retried up to `retries` times; user exceptions never are. Every future ends
+with a result or an exception.
 """
 
 from __future__ import annotations

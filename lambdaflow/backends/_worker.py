@@ -22,10 +22,10 @@ class _Context:
     function_name = "lambdaflow-local"
     memory_limit_in_mb = None
 
-    def __init__(self, request_id: str, deadline: float):
+    def __init__(self, request_id: str, deadline: float, log_stream_name: str):
         self.aws_request_id = request_id
         self._deadline = deadline
-        self.log_stream_name = f"local:{os.getpid()}"
+        self.log_stream_name = log_stream_name
 
     def get_remaining_time_in_millis(self) -> int:
         if not self._deadline:
@@ -45,6 +45,7 @@ def main(request_fd: int, response_fd: int) -> None:
 
     capture = LiveCapture(send)
     agent.set_output_capture(capture)
+    log_stream_name = f"local:{os.getpid()}"  # once: getpid is a system call per task
     while True:
         header = requests.read(FRAME_HEADER.size)
         if len(header) < FRAME_HEADER.size:
@@ -53,6 +54,6 @@ def main(request_fd: int, response_fd: int) -> None:
         event = decode_body(requests.read(length))
         task_id = str(event.get("task_id"))
         capture.task_id = task_id
-        response = agent.handler(event, _Context(task_id, deadline))
+        response = agent.handler(event, _Context(task_id, deadline, log_stream_name))
         body = encode_body(response)
         send(FRAME_HEADER.pack(len(body), 0.0) + body)

@@ -508,6 +508,19 @@ class FunctionStore:
             function.next_version += 1
             return version
 
+    def replace_latest(self, function: Function, *, code: Code | None = None,
+                       config: dict | None = None) -> Code:
+        """Give $LATEST new code and/or configuration in one step, so a concurrent publish
+        snapshots the old state or the new, never half of each; return the code it had."""
+        with self._lock:
+            old = function.code
+            if code is not None:
+                function.code = code
+            if config is not None:
+                function.config = config
+            function.touch(settling="update")
+        return old
+
     def remove_version(self, function: Function, number: int) -> Version | None:
         """Delete a version; None if there is none by that number (Lambda answers that
         DeleteFunction with success). A version an alias may run is refused."""

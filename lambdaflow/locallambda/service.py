@@ -136,10 +136,10 @@ class LambdaService:
             architectures = function.config["Architectures"]
         code = self.store.store_code(self._code_bytes(body))
         if body.get("DryRun"):
+            self.store.release(code)  # validated, not kept: unless a function already has it
             return function.configuration(self.region)
-        old, function.code = function.code, code
-        function.config["Architectures"] = architectures
-        function.touch(settling="update")
+        old = self.store.replace_latest(
+            function, code=code, config={**function.config, "Architectures": architectures})
         self._retire_idle(function.name, LATEST)
         self.store.release(old)  # kept while a published version still runs it
         if body.get("Publish"):
@@ -152,8 +152,7 @@ class LambdaService:
         config = validate_config(body, function.config)
         _check_runtime_here(config["Runtime"])
         self._resolve_layers(config)
-        function.config = config
-        function.touch(settling="update")
+        self.store.replace_latest(function, config=config)
         self._retire_idle(function.name, LATEST)
         return function.configuration(self.region)
 

@@ -84,6 +84,20 @@ class FdOutput:
             os.lseek(self._fd, self._start, os.SEEK_SET)
 
 
+class Through:
+    """`stream`'s ``write`` without its file descriptor: `processes.run_chain` then copies
+    the last command's output in this process instead of handing it the file. Used for
+    scratch (a range's part, an inner merge, a stage's output on the coordinator), so a
+    write that fails there (a full disk) is raised here as lambdaflow's own error — never a
+    command's failure that would be rerun quietly or, between stages, go unnoticed and leave
+    the next stage a truncated input."""
+
+    def __init__(self, stream):
+        self.write = stream.write
+        self.writelines = stream.writelines
+        self.flush = stream.flush
+
+
 def watched(stream):
     """`stream` as an `FdOutput` when it is a file descriptor, else as it is (an in-memory
     stream, an object being uploaded: their failures are lambdaflow's)."""

@@ -64,6 +64,8 @@ def run_plan(plan: Plan, executor, source_url: str | streaming.Chunks, sink: Bin
         out_url = None if last else scratch.stage_output(j)
         target = contextlib.nullcontext(sink) if last else storage.open_write(out_url)
         with _failures_named(k, commands), target as out:
+            if not last:
+                out = outputs.Through(out)  # a full scratch fails here, never truncates
             try:
                 if isinstance(current, streaming.Chunks):
                     status = _run_streamed(plan, stage, current, out, scratch, executor,

@@ -14,6 +14,7 @@ from typing import Callable, Mapping, Sequence
 from lambdaflow import storage
 from lambdaflow.shell import environment, statuses
 from lambdaflow.shell.locations import is_local, local_paths
+from lambdaflow.shell.outputs import Through
 from lambdaflow.shell.parse import Command
 from lambdaflow.shell.processes import FileSlice, Piped, run_chain
 from lambdaflow.storage import partition
@@ -59,7 +60,7 @@ def run_range(byte_range: storage.ByteRange, job: RangeJob, shipped_env: Mapping
         # The part passes through this process, never from the last command straight into a
         # scratch file: a write that fails there (a full disk) is then lambdaflow's error,
         # naming the range, not a command's failure that the coordinator would rerun quietly.
-        out = _Writer(stored)
+        out = Through(stored)
         if job.sink is None:
             codes = run_owned(byte_range, job.commands, shipped_env, out, job.primed)
         else:
@@ -68,13 +69,6 @@ def run_range(byte_range: storage.ByteRange, job: RangeJob, shipped_env: Mapping
             sink.finish()
             codes += [0] * len(job.sunk)
     return PartResult(out_url, storage.size(out_url), tuple(codes))
-
-
-class _Writer:
-    """`stream`'s ``write`` without its file descriptor (`processes.run_chain` then copies)."""
-
-    def __init__(self, stream):
-        self.write = stream.write
 
 
 def run_owned(byte_range: storage.ByteRange, commands: Sequence[Command],
@@ -119,5 +113,5 @@ def merge_sorted(urls: Sequence[str], merge_argv: Sequence[str], env: Sequence[t
     with local_paths(urls) as paths, storage.open_write(out_url) as stored:
         command = Command(tuple(merge_argv) + ("--", *paths), tuple(env))
         # Through this process, as `run_range`'s parts: a failed write is an error here.
-        statuses = run_chain([command], io.BytesIO(b""), _Writer(stored), shipped_env)
+        statuses = run_chain([command], io.BytesIO(b""), Through(stored), shipped_env)
     return PartResult(out_url, storage.size(out_url), tuple(statuses))

@@ -21,7 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.locallambda.conftest import make_zip
-from tests.locallambda.test_invoke import Gate
+from tests.locallambda.test_invoke import Gate, wait_until
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
@@ -228,6 +228,9 @@ def test_deleting_versions_frees_their_code(lam, create, local_lambda_server):
     assert call(lam, name, "1")[0]["code"] == "one"               # a warm sandbox of 1 exists
     trees = {p.name for p in code_dir.iterdir() if p.is_dir()}
     assert len(trees) == 3 and len(list(code_dir.glob("*.zip"))) == 3
+    # A DryRun's code is checked, not kept.
+    lam.update_function_code(FunctionName=name, ZipFile=reporter("dry"), DryRun=True)
+    assert {p.name for p in code_dir.iterdir()} == trees | {f"{t}.zip" for t in trees}
 
     code, message = error_of(lambda: lam.delete_function(FunctionName=name,
                                                          Qualifier="$LATEST"))
@@ -383,3 +386,18 @@ def test_a_weighted_alias_splits_invocations(lam, create):
                      RoutingConfig={"AdditionalVersionWeights": {}})
     assert "RoutingConfig" not in lam.get_alias(FunctionName=name, Name="canary")
     assert {call(lam, name, "canary")[1] for _ in range(5)} == {"1"}
+
+
+def test_an_event_invocation_of_a_version_runs_that_version(lam, create, local_lambda_server):
+    name = create('def handler(event, context):\n    print("ran", "one")\n', Publish=True)
+    active(lam, name, "1")
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip(
+        {"handler.py": 'def handler(event, context):\n    print("ran", "two")\n'}))
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    assert lam.invoke(FunctionName=name, Qualifier="1", InvocationType="Event",
+                      Payload=b"{}")["StatusCode"] == 202
+    logs = lambda: local_lambda_server.logs(name, 100)  # noqa: E731
+    wait_until(lambda: any(line.startswith("REPORT") for line in logs()), "the invocation")
+    started = [line for line in logs() if line.startswith("START")]
+    assert len(started) == 1 and started[0].endswith("Version: 1")
+    assert "ran one" in logs() and "ran two" not in logs()

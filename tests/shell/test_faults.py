@@ -214,3 +214,24 @@ def test_a_merge_tree_whose_scratch_fills_fails_naming_the_merge(tmp_path, names
         "OSError: [Errno 28] No space left on device" in message
     assert "Traceback" not in message and "cannot read" not in message
     assert report.files["scratch"].entries == ()
+
+
+@pytest.mark.parametrize("text, scratch_kb, stage", [
+    ("sort < in | nl | wc -l", 1536, "stage 1 (sort)"),       # the merge of the parts
+    ("cut -c 1-2 < in | nl | wc -l", 384, "stage 2 (nl)"),    # a coordinator stage
+])
+def test_a_stage_output_that_fills_scratch_fails_never_truncates(text, scratch_kb, stage,
+                                                                 tmp_path, namespaces):
+    # A stage's output on the coordinator goes to scratch for the next stage. Written
+    # straight by sort -m or nl, a full disk was their failure — ignored between stages, as
+    # bash ignores it — and the next stage counted a truncated input: status 0, a wrong count.
+    (tmp_path / "in").write_bytes(DATA)
+    report = mountns.run([*CLI, "--scratch", "scratch", text],
+                         tmpfs={"scratch": scratch_kb * 1024}, inspect=["scratch"],
+                         env=CLI_ENV, cwd=str(tmp_path))
+    message = report.stderr.decode()
+    assert report.status == 125, (report.stdout, message)
+    assert report.stdout == b""
+    assert f"{stage} failed on the coordinator: OSError: [Errno 28] No space left on device" \
+        in message
+    assert report.files["scratch"].entries == ()
