@@ -67,8 +67,9 @@ class OwnedStream(io.BufferedIOBase):
     `BufferedReader`'s, and iterating gives the same lines, from C: ``iter(stream)`` walks the
     `io.BytesIO` of each piece. Reads and iteration may be mixed: the piece being served is
     also the position of every reader, so an iterator left mid-piece resumes, like ``read``,
-    where the last line handed out ended. Not seekable, no file descriptor (a subprocess is fed
-    through a pipe).
+    where the last line handed out ended. Once a read has failed (the object changed, the
+    connection broke past its retries), every later read fails too, never reads as the end.
+    Not seekable, no file descriptor (a subprocess is fed through a pipe).
     """
 
     def __init__(self, chunks: Generator[bytes, None, None], bound: int):
@@ -78,17 +79,27 @@ class OwnedStream(io.BufferedIOBase):
         self._window = io.BytesIO()  # the piece being served, at the stream's position
         self._size = 0               # its length
         self._ends_line = True       # whether it ends with a newline
+        self._failure: BaseException | None = None
 
     def readable(self) -> bool:
         return True
 
     def _advance(self) -> bool:
         """Serve the next piece; False (and nothing changed) when there is none."""
-        for piece in self._pieces:
-            self._window = io.BytesIO(piece)
-            self._size = len(piece)
-            self._ends_line = piece.endswith(b"\n")
-            return True
+        if self._failure is not None:
+            # The chunks ended in an error: a reader that caught it and reads on must not take
+            # the finished generator for the end of the range.
+            message = f"an earlier read of this stream failed: {self._failure}"
+            raise OSError(message) from self._failure
+        try:
+            for piece in self._pieces:
+                self._window = io.BytesIO(piece)
+                self._size = len(piece)
+                self._ends_line = piece.endswith(b"\n")
+                return True
+        except BaseException as exc:  # an interrupted read too: its generator is finished
+            self._failure = exc
+            raise
         return False
 
     def _exhausted(self) -> bool:

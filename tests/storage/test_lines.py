@@ -154,3 +154,17 @@ def test_it_is_a_binary_stream_without_a_descriptor():
         with pytest.raises(io.UnsupportedOperation):
             stream.fileno()  # so a subprocess is fed through a pipe
         assert list(stream) == [b"a\r\n", b"b\x00\n", b"\xffc"]
+
+
+def test_a_failed_read_is_never_taken_for_the_end():
+    def failing():
+        yield b"a\nb"
+        raise ConnectionResetError("cut")
+
+    stream = OwnedStream(failing(), bound=8)
+    assert stream.readline() == b"a\n"
+    with pytest.raises(ConnectionResetError):
+        stream.read()
+    for again in (stream.read, stream.readline, lambda: list(stream)):
+        with pytest.raises(OSError, match="an earlier read of this stream failed: cut"):
+            again()
