@@ -49,8 +49,9 @@ class Forwarder:
     def __init__(self, send):
         self._send = send
         self._epoll = select.epoll()
-        # read fd -> (marker, task id, adopted: read until every writer closed it)
-        self._sources: dict[int, tuple[float, str, bool]] = {}
+        # read fd -> (marker, task id, adopted: read until every writer closed it; None for a
+        # watched pipe already at end of file)
+        self._sources: dict[int, tuple[float, str, bool | None]] = {}
         self._lock = threading.Lock()  # one reader per pipe at a time; guards _sources
         self._thread: threading.Thread | None = None
 
@@ -62,8 +63,8 @@ class Forwarder:
         """Stop watching `fd`: the caller reads it from now on. Taking it out of the epoll set
         first means that its writers closing it wakes no thread."""
         with self._lock:
-            del self._sources[fd]
-            self._epoll.unregister(fd)
+            if self._sources.pop(fd)[2] is not None:  # None: hung up, already unregistered
+                self._epoll.unregister(fd)
 
     def adopt(self, fd: int, marker: float, task_id: str) -> None:
         """Forward what `fd` receives, tagged `task_id`, until its last writer closes it; then
@@ -94,12 +95,18 @@ class Forwarder:
                     if source is None:
                         continue  # an event for a pipe since unwatched or finished
                     marker, task_id, adopted = source
-                    # A watched pipe never reaches end of file: the worker holds a write end
-                    # of it until the task ends (then it is unwatched first).
-                    if self._forward(fd, marker, task_id) and adopted:
+                    if not self._forward(fd, marker, task_id):
+                        continue
+                    # End of file: every writer closed the pipe.
+                    self._epoll.unregister(fd)  # (a forked child may share the read end)
+                    if adopted:
                         del self._sources[fd]
-                        self._epoll.unregister(fd)  # a forked child may share the read end
                         os.close(fd)
+                    else:
+                        # A watched pipe whose task closed both its fd and the worker's own
+                        # write end (closerange): stop polling it, or its hang-up would wake
+                        # this thread again and again until the task ends.
+                        self._sources[fd] = (marker, task_id, None)
 
     def _forward(self, fd: int, marker: float, task_id: str) -> bool:
         # Called with the lock held. Reads until the pipe is empty (False), or closed by every
@@ -148,7 +155,10 @@ class _LiveStream(capture._Stream):
     def collect(self) -> None:
         """Forward what the task left in its pipe; keep the pipe if nobody else writes to it."""
         read_fd = self._read_fd
-        os.close(self._write_fd)  # now only processes the task started can hold a write end
+        try:
+            os.close(self._write_fd)  # now only processes the task started can hold one
+        except OSError:
+            pass  # the task closed it (os.closerange): the pipe is all the same
         self._write_fd = None
         if self._forwarder.read(read_fd, self._marker, self._task_id):
             try:  # end of file: nobody writes to it any more, so the next task gets it

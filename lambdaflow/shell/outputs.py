@@ -18,9 +18,15 @@ themselves; `fileno()` flushes what Python buffered first, so bytes stay in orde
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import shutil
 import stat
+
+from lambdaflow.storage.base import COPY_CHUNK
+
+_SPLICE_BYTES = 1 << 20
 
 
 class OutputFailed(Exception):
@@ -96,6 +102,27 @@ class Through:
         self.write = stream.write
         self.writelines = stream.writelines
         self.flush = stream.flush
+        self._stream = stream
+
+    def copy_from(self, pipe) -> None:
+        """Everything `pipe` (a command's stdout) holds, into the stream: moved by the kernel
+        (``splice``) when the stream is a file, so passing through costs no copy here."""
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            fd = None
+        if fd is None or not hasattr(os, "splice"):
+            shutil.copyfileobj(pipe, self._stream, COPY_CHUNK)
+            return
+        self._stream.flush()
+        source = pipe.fileno()
+        try:
+            while os.splice(source, fd, _SPLICE_BYTES):
+                pass
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:  # a file splice cannot write (O_APPEND …)
+                raise
+            shutil.copyfileobj(pipe, self._stream, COPY_CHUNK)
 
 
 def watched(stream):

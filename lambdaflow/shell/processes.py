@@ -126,7 +126,11 @@ def run_chain(commands: Sequence[Command], source: BinaryIO, sink: BinaryIO,
             feeder = _Feeder(target, args, procs)
             feeder.start()
         if procs[-1].stdout is not None:
-            shutil.copyfileobj(procs[-1].stdout, sink, COPY_CHUNK)
+            copy_from = getattr(sink, "copy_from", None)  # outputs.Through: spliced
+            if copy_from is not None:
+                copy_from(procs[-1].stdout)
+            else:
+                shutil.copyfileobj(procs[-1].stdout, sink, COPY_CHUNK)
             procs[-1].stdout.close()
         statuses = [_status(p.wait()) for p in procs]
         if feeder is not None:

@@ -168,3 +168,37 @@ def test_pipes_kept_from_task_to_task_carry_only_each_tasks_own_output(tmp_path,
     assert [line for line in out.splitlines() if "late" not in line] == [
         f"[{ids[0]}] a", f"[{ids[2]}] a2", f"[{ids[3]}] b", f"[{ids[4]}] c",
         f"[{ids[5]}] second done"]
+
+
+def close_every_write_end_of_stdout():
+    # Closes fd 1 and every other descriptor of this process on the same pipe (the worker's
+    # own write end included), as a task running os.closerange might.
+    pipe = os.fstat(1).st_ino
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            same = os.fstat(fd).st_ino == pipe and _writable(fd)
+        except OSError:
+            continue
+        if same:
+            os.close(fd)
+    time.sleep(0.2)  # the forwarder sees the hang-up meanwhile, and stops polling the pipe
+    return "closed"
+
+
+def _writable(fd: int) -> bool:
+    import fcntl
+
+    return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
+
+
+def test_a_task_that_closes_every_write_end_of_its_pipe_leaves_the_worker_working(capfd):
+    if not os.path.isdir("/proc/self/fd"):
+        import pytest
+
+        pytest.skip("needs /proc")
+    with LambdaExecutor(1) as ex:
+        assert ex.submit(close_every_write_end_of_stdout).result(timeout=60) == "closed"
+        after = ex.submit(print, "after")
+        after.result(timeout=60)
+    assert capfd.readouterr().out == f"[{after.task_id}] after\n"

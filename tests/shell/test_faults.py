@@ -167,18 +167,21 @@ def namespaces():
         pytest.skip(reason)
 
 
-@pytest.mark.parametrize("text", ["sort -r", "cat", "sort | uniq -c"])
-def test_an_output_whose_disk_fills_mid_run_fails_as_in_bash(text, tmp_path, namespaces):
+@pytest.mark.parametrize("text, op", [("sort -r", ">"), ("cat", ">"), ("sort | uniq -c", ">"),
+                                      ("sort", ">>")])
+def test_an_output_whose_disk_fills_mid_run_fails_as_in_bash(text, op, tmp_path, namespaces):
     # A 128 KiB disk takes the first part of a 1 MB output: both sides leave the same
-    # prefix, the same message and the last command's status.
+    # bytes (after what `>>` appends to), the same message and the last command's status.
     (tmp_path / "in").write_bytes(DATA)
-    full = f"cat in | {text} > disk/out"
+    full = f"cat in | {text} {op} disk/out"
+    setup = "echo old content > disk/out; exec \"$@\"" if op == ">>" else "exec \"$@\""
     sides = []
     for argv in (["bash", "-c", full], [*CLI, full]):
-        report = mountns.run(argv, tmpfs={"disk": 128 * 1024}, inspect=["disk/out"],
-                             env=CLI_ENV, cwd=str(tmp_path))
+        report = mountns.run(["sh", "-c", setup, "-", *argv], tmpfs={"disk": 128 * 1024},
+                             inspect=["disk/out"], env=CLI_ENV, cwd=str(tmp_path))
         sides.append((report.status, report.stderr, report.files["disk/out"].content))
-    expected = bash(f"cat in | {text}", cwd=tmp_path)[0]
+    expected = (b"old content\n" if op == ">>" else b"") + bash(f"cat in | {text}",
+                                                                cwd=tmp_path)[0]
     bash_side, ours = sides
     assert bash_side[0] != 0 and len(bash_side[2]) < len(expected)  # the disk did fill
     assert ours == bash_side
@@ -235,3 +238,18 @@ def test_a_stage_output_that_fills_scratch_fails_never_truncates(text, scratch_k
     assert f"{stage} failed on the coordinator: OSError: [Errno 28] No space left on device" \
         in message
     assert report.files["scratch"].entries == ()
+
+
+@pytest.mark.parametrize("mode", ["wb", "ab"])
+def test_through_moves_a_commands_output_whole(mode, tmp_path):
+    # Spliced by the kernel onto a file; a file splice refuses (O_APPEND) is copied instead.
+    from lambdaflow.shell.outputs import Through
+
+    path = tmp_path / "out"
+    path.write_bytes(b"kept\n")
+    proc = subprocess.Popen(["head", "-c", "3000000", "/dev/zero"], stdout=subprocess.PIPE)
+    with open(path, mode) as f:
+        f.write(b"x")
+        Through(f).copy_from(proc.stdout)
+    proc.wait()
+    assert path.read_bytes() == (b"kept\n" if mode == "ab" else b"") + b"x" + bytes(3_000_000)
