@@ -16,7 +16,9 @@ hand over a long line whole, so it carries as far as the line goes (memory: a ch
 longest line, as any line reader's). `OwnedStream` gives `bound`: a line longer than that is
 served in newline-free pieces of about `bound` bytes, so ``read()`` stays bounded whatever the
 data (a 1 GiB file without a newline streams); only its ``readline()`` and iteration join a
-long line, as `BufferedReader`'s do.
+long line, as `BufferedReader`'s do. It cuts pieces only for those line reads: ``read`` hands
+out the chunks as they come, with no cut and no extra copy (8 concurrent range drains cost
+~6 % more CPU when every read went through pieces).
 """
 
 from __future__ import annotations
@@ -75,32 +77,60 @@ class OwnedStream(io.BufferedIOBase):
     def __init__(self, chunks: Generator[bytes, None, None], bound: int):
         super().__init__()
         self._chunks = chunks
-        self._pieces = whole_lines(chunks, bound)
+        self._bound = bound
         self._window = io.BytesIO()  # the piece being served, at the stream's position
         self._size = 0               # its length
         self._ends_line = True       # whether it ends with a newline
+        # Bytes after the window, taken from the chunks but not yet cut into a piece: plain
+        # reads hand chunks out as they come (no cut, no copy); only line reads cut pieces.
+        self._ahead: list[bytes] = []
         self._failure: BaseException | None = None
 
     def readable(self) -> bool:
         return True
 
-    def _advance(self) -> bool:
-        """Serve the next piece; False (and nothing changed) when there is none."""
+    def _take(self) -> bytes | None:
+        """The next bytes after the window (what is ahead first), or None at the end."""
+        if self._ahead:
+            return self._ahead.pop()
         if self._failure is not None:
             # The chunks ended in an error: a reader that caught it and reads on must not take
             # the finished generator for the end of the range.
             message = f"an earlier read of this stream failed: {self._failure}"
             raise OSError(message) from self._failure
         try:
-            for piece in self._pieces:
-                self._window = io.BytesIO(piece)
-                self._size = len(piece)
-                self._ends_line = piece.endswith(b"\n")
-                return True
+            for data in self._chunks:
+                if data:
+                    return data
         except BaseException as exc:  # an interrupted read too: its generator is finished
             self._failure = exc
             raise
-        return False
+        return None
+
+    def _advance(self) -> bool:
+        """Serve the next piece (see `whole_lines`); False when there is none."""
+        carry: list[bytes] = []
+        carried = 0
+        while (data := self._take()) is not None:
+            cut = data.rfind(b"\n") + 1
+            if not cut:
+                carry.append(data)
+                carried += len(data)
+                if carried >= self._bound:
+                    return self._serve(b"".join(carry))
+                continue
+            if cut < len(data):
+                self._ahead.append(data[cut:])
+            if carry:
+                return self._serve(b"".join([*carry, memoryview(data)[:cut]]))
+            return self._serve(data if cut == len(data) else data[:cut])
+        return self._serve(b"".join(carry)) if carry else False
+
+    def _serve(self, piece: bytes) -> bool:
+        self._window = io.BytesIO(piece)
+        self._size = len(piece)
+        self._ends_line = piece.endswith(b"\n")
+        return True
 
     def _exhausted(self) -> bool:
         return self._window.tell() >= self._size
@@ -111,36 +141,45 @@ class OwnedStream(io.BufferedIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         self._check_open()
-        parts = []
-        if size is None or size < 0:
-            parts.append(self._window.read())
-            while self._advance():
-                parts.append(self._window.read())
-        else:
-            while size:
-                data = self._window.read(size)
-                if data:
-                    parts.append(data)
-                    size -= len(data)
-                elif not self._advance():
-                    break
+        parts = [self._window.read(size)]
+        want = -1 if size is None or size < 0 else size - len(parts[0])
+        while want:
+            data = self._take()
+            if data is None:
+                break
+            if 0 < want < len(data):
+                self._ahead.append(data[want:])
+                data = data[:want]
+            parts.append(data)
+            if want > 0:
+                want -= len(data)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def read1(self, size: int = -1) -> bytes:
         self._check_open()
         if size == 0:
             return b""
-        if self._exhausted():
-            self._advance()
-        return self._window.read(size)
+        if not self._exhausted():
+            return self._window.read(size)
+        data = self._take()
+        if data is None:
+            return b""
+        if 0 < size < len(data):
+            self._ahead.append(data[size:])
+            data = data[:size]
+        return data
 
     def peek(self, size: int = 0) -> bytes:
         """Some of the bytes ahead (the rest of the piece being served), without moving;
         empty only at the end of the stream. As `BufferedReader.peek`, `size` is ignored."""
         self._check_open()
-        if self._exhausted():
-            self._advance()
-        return self._window.getvalue()[self._window.tell():]
+        if not self._exhausted():
+            return self._window.getvalue()[self._window.tell():]
+        data = self._take()
+        if data is None:
+            return b""
+        self._ahead.append(data)
+        return data
 
     def readline(self, size: int | None = -1) -> bytes:
         self._check_open()
