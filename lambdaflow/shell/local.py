@@ -108,8 +108,9 @@ def run(parsed: ParsedPipeline, env: Mapping[str, str], *, input: str | BinaryIO
 
 
 def unreadable(url: str | None) -> OSError | None:
-    """Why the local file `url` cannot be read as a regular file from its start — it is a
-    directory, or opening it fails (its mode, a non-root worker) — else None. Such an input,
+    """Why the local file `url` cannot be read as a regular file from its start — it is
+    missing or a directory, or opening it fails (its mode, a non-root worker) — else None.
+    Such an input,
     named in the pipeline (``< FILE``, ``cat FILE |``), runs as bash runs it (`run`), never
     split: bash opens ``< FILE`` before the first command starts, and what happens next is
     the pipeline's failure, not lambdaflow's. (Given as ``-i``/``input=``, it is refused.)"""
@@ -120,8 +121,6 @@ def unreadable(url: str | None) -> OSError | None:
         if stat.S_ISDIR(os.stat(path).st_mode):
             return IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))  # a FIFO's open must not block
-    except FileNotFoundError:
-        return None  # refused as a missing input where it is read
     except OSError as exc:
         return exc
     return None
@@ -143,7 +142,8 @@ def _run_unreadable(parsed: ParsedPipeline, ends: Endpoints, problem: OSError,
                              sink, locale_env(env))[-1]
         finally:
             os.close(fd)
-    # bash: "bash: FILE: Permission denied"; the first command never starts (status 1) and
+    # bash: "bash: FILE: Permission denied" (or "No such file or directory"); the first
+    # command never starts (status 1) and
     # the rest of the pipeline reads nothing.
     shown = parsed.stdin if parsed.stdin is not None else path
     sys.stderr.buffer.write(f"lambdaflow: {shown}: {problem.strerror}\n".encode(

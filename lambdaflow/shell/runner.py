@@ -126,31 +126,18 @@ def _run_parallel(plan: Plan, stage: ParallelStage, k: int, url: str, out: Binar
         rest = storage.ByteRange(url, ranges[index].start, ranges[-1].end, ranges[0].version)
         return worker.run_owned(rest, stage.commands, plan.shipped_env, out, job.primed)[-1]
 
+    stdin_size = None
+    if k == 0 and plan.stdin_regular and len(stage.commands) == 1:
+        stdin_size = ranges[-1].end  # split just read the size; the last range ends there
     interrupted = False
     try:
-        stdin_size = None
-        if k == 0 and plan.stdin_regular and len(stage.commands) == 1:
-            stdin_size = ranges[-1].end  # split just read the size; the last range ends there
-        ctx = aggregators.Context(
-            command=stage.merged, flags=stage.flags, shipped_env=plan.shipped_env,
-            executor=executor, scratch=scratch, stage=k, fan_in=config.fan_in,
-            stdin_size=stdin_size, status_commands=job.status_commands, rerun=rerun)
+        ctx = _context(plan, stage, k, job, executor, scratch, config, stdin_size, rerun)
         return stage.aggregate(parts, out, ctx)
     except KeyboardInterrupt:
         interrupted = True
         raise
     finally:
-        for f in futures:
-            f.cancel()
-        if not interrupted:
-            # A range still running (the aggregator may finish without it: a rerun on the
-            # coordinator, head's early end) writes its part into scratch: wait for it, so the
-            # scratch removal after the run never races a writer. On Ctrl-C the executor's
-            # kill stops such ranges instead.
-            wait(futures)
-        for f in futures:
-            if f.done() and not f.cancelled() and f.exception() is None:
-                storage.delete(f.result().url)
+        _settle(futures, interrupted)
 
 
 def _run_streamed(plan: Plan, stage: ParallelStage, chunks: streaming.Chunks, out: BinaryIO,
@@ -185,10 +172,7 @@ def _run_streamed(plan: Plan, stage: ParallelStage, chunks: streaming.Chunks, ou
     streaming.feed(chunks, parts, submit, _describe(0, stage.commands))
     interrupted = False
     try:
-        ctx = aggregators.Context(
-            command=stage.merged, flags=stage.flags, shipped_env=plan.shipped_env,
-            executor=executor, scratch=scratch, stage=0, fan_in=config.fan_in,
-            stdin_size=None, status_commands=job.status_commands, rerun=rerun)
+        ctx = _context(plan, stage, 0, job, executor, scratch, config, None, rerun)
         return stage.aggregate(parts, out, ctx)
     except KeyboardInterrupt:
         interrupted = True
@@ -197,13 +181,30 @@ def _run_streamed(plan: Plan, stage: ParallelStage, chunks: streaming.Chunks, ou
         chunks.stop()  # from here on nothing more is written to scratch or submitted
         with chunks.lock:
             futures = list(tasks)
-        for f in futures:
-            f.cancel()
-        if not interrupted:
-            wait(futures)  # as in _run_parallel: no writer may race the scratch removal
-        for f in futures:
-            if f.done() and not f.cancelled() and f.exception() is None:
-                storage.delete(f.result().url)
+        _settle(futures, interrupted)
+
+
+def _context(plan: Plan, stage: ParallelStage, k: int, job, executor, scratch: Scratch,
+             config: ShellConfig, stdin_size: int | None, rerun) -> aggregators.Context:
+    return aggregators.Context(
+        command=stage.merged, flags=stage.flags, shipped_env=plan.shipped_env,
+        executor=executor, scratch=scratch, stage=k, fan_in=config.fan_in,
+        stdin_size=stdin_size, status_commands=job.status_commands, rerun=rerun)
+
+
+def _settle(futures: list[Future], interrupted: bool) -> None:
+    """After a parallel stage's aggregator: cancel the ranges not started, wait for those
+    still running and delete the parts they wrote. A range still running (the aggregator may
+    finish without it: a rerun on the coordinator, head's early end) writes its part into
+    scratch, so waiting means the scratch removal after the run never races a writer. On
+    Ctrl-C the executor's kill stops such ranges instead."""
+    for f in futures:
+        f.cancel()
+    if not interrupted:
+        wait(futures)
+    for f in futures:
+        if f.done() and not f.cancelled() and f.exception() is None:
+            storage.delete(f.result().url)
 
 
 def _describe(k: int, commands) -> str:
