@@ -45,6 +45,58 @@ def merge_counted(runs: Iterable[Iterator[tuple[int, bytes]]], out: BinaryIO,
         out.write(format_count(*current))
 
 
+class AdjacentCounts:
+    """A writable sink: ``uniq -c`` lines in which lines of equal text are adjacent (what
+    ``sort -m -k2`` makes of sorted counted runs) in, one line per text out, counts added.
+
+    A text seen once — every line, where nearly all lines are distinct — passes through as
+    it came, so the per-line work in Python is one ``partition`` and one comparison; only a
+    text seen in several runs is parsed and formatted again. Call `finish()` at the end."""
+
+    def __init__(self, out: BinaryIO):
+        self._out = out
+        self._carry = b""
+        self._line = None   # the last line (no newline), not written yet: the next may
+        self._text = b""    # have its text (what follows the count and its one space)
+        self._count = None  # the sum so far, once a second line with that text came
+
+    def write(self, data) -> int:
+        lines = (self._carry + bytes(data)).split(b"\n")
+        self._carry = lines.pop()
+        self._add(lines)
+        return len(data)
+
+    def finish(self) -> None:
+        if self._carry:  # sort's output ends with a newline; this is defensive
+            self._add([self._carry])
+            self._carry = b""
+        if self._line is not None:
+            self._out.write(self._held())
+            self._line = None
+
+    def _add(self, lines: list[bytes]) -> None:
+        # The hot loop: locals only, and a distinct line costs one partition and one append.
+        ready = []
+        line, text, count = self._line, self._text, self._count
+        for new in lines:
+            new_text = new.lstrip(b" ").partition(b" ")[2]
+            if new_text == text and line is not None:
+                count = (parse_count(line)[0] if count is None else count) + \
+                    parse_count(new)[0]
+                continue
+            if line is not None:
+                ready.append(line + b"\n" if count is None else format_count(count, text))
+            line, text, count = new, new_text, None
+        self._line, self._text, self._count = line, text, count
+        if ready:
+            self._out.write(b"".join(ready))
+
+    def _held(self) -> bytes:
+        if self._count is None:
+            return self._line + b"\n"
+        return format_count(self._count, self._text)
+
+
 def read_counted(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
     for line in stream:
         yield parse_count(line)

@@ -235,7 +235,8 @@ class UniqFilter(Annotated):
 class SortUniqCount(Annotated):
     """``sort | uniq -c`` (plain sort or ``sort -r``, byte collation): workers count lines in
     a hash table (`counting.SortedCounter`, the same bytes as sorting), and ``sorted-count``
-    k-way merges the counts — far less data than merging the sorted lines."""
+    merges the counts (``sort -m -k2``, adding equal lines' counts) — far less data than
+    merging the sorted lines."""
 
     name = "sort-uniq-count"
 
