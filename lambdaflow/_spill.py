@@ -1,8 +1,9 @@
 """A job's spill area: where payloads and results over the backend's inline limit travel.
 
 One prefix per job, ``<spill_url>/<job id>`` (on the local backend, without `spill_url`, a
-temporary directory), made on first use and deleted when the job is released unless
-`keep_spill`.
+temporary directory named after this process, so that one left by a client killed with
+SIGKILL is removed by the next local job), made on first use and deleted when the job is
+released unless `keep_spill`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 import tempfile
 import threading
 
+from lambdaflow import _leftovers
 from lambdaflow.agent import wire
 from lambdaflow.errors import ConfigError
+
+
+_TEMP_PREFIX = "lambdaflow-spill-"
 
 
 class SpillArea:
@@ -42,7 +47,9 @@ class SpillArea:
             if self.prefix is None:
                 root = self._config.spill_url
                 if root is None and self.available:
-                    self.tempdir = tempfile.TemporaryDirectory(prefix="lambdaflow-spill-")
+                    _leftovers.sweep(tempfile.gettempdir(), _TEMP_PREFIX)
+                    self.tempdir = tempfile.TemporaryDirectory(
+                        prefix=_leftovers.owned(_TEMP_PREFIX))
                     root = self.tempdir.name
                 if root is None:
                     raise ConfigError(

@@ -11,7 +11,6 @@ import atexit
 import contextlib
 import logging
 import os
-import re
 import shutil
 import socket
 import tempfile
@@ -19,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from lambdaflow import storage
+from lambdaflow import _leftovers, storage
 from lambdaflow.storage.base import COPY_CHUNK
 from lambdaflow.storage.dispatch import scheme_of
 from lambdaflow.shell.errors import ShellError
@@ -63,14 +62,14 @@ def scratch_space(base: str | None, resume_name: str | None = None) -> Iterator[
         if resume_name is not None:
             raise ShellError("resuming needs a scratch prefix that outlives the run: give "
                              "--scratch DIR (or an s3:// prefix)")
-        sweep_orphans(tempfile.gettempdir(), _TEMP_PREFIX)
-        tempdir = tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-")
+        _leftovers.sweep(tempfile.gettempdir(), _TEMP_PREFIX)
+        tempdir = tempfile.mkdtemp(prefix=_leftovers.owned(_TEMP_PREFIX))
         base = tempdir
     elif resume_name is None and is_local(base):
-        sweep_orphans(to_path(base.rstrip("/")), _run_prefix())
+        _leftovers.sweep(to_path(base.rstrip("/")), _run_prefix())
     # The owner's pid (and host, for a --scratch shared between machines) in the name: a run
     # killed with SIGKILL cannot clean up, and the next run removes what it left.
-    name = resume_name or f"{_run_prefix()}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    name = resume_name or f"{_leftovers.owned(_run_prefix())}{uuid.uuid4().hex[:12]}"
     scratch = Scratch(f"{base.rstrip('/')}/{name}/")
     if tempdir is None and is_local(scratch.prefix):
         try:
@@ -103,41 +102,6 @@ _TEMP_PREFIX = "lambdaflow-sh-"
 
 def _run_prefix() -> str:
     return f"run-{socket.gethostname()}-"
-
-
-def sweep_orphans(directory: str, prefix: str) -> None:
-    """Remove this user's scratch directories ``<prefix><pid>-…`` in `directory` whose owner
-    (a run of this host killed before it could clean up) is no longer alive. A pid reused by
-    a live process keeps its directory, which is the safe side."""
-    pattern = re.compile(re.escape(prefix) + r"(\d+)-[0-9a-z_]+$")
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return  # the run itself says what is wrong with the directory
-    for entry in entries:
-        found = pattern.match(entry.name)
-        if found is None or not entry.is_dir(follow_symlinks=False):
-            continue
-        pid = int(found.group(1))
-        try:
-            if pid == os.getpid() or entry.stat(follow_symlinks=False).st_uid != os.getuid():
-                continue
-        except OSError:
-            continue
-        if _alive(pid):
-            continue
-        _log.info("removing %s, left by run %d, which is gone", entry.path, pid)
-        shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 def _remove_logged(scratch: Scratch, tempdir: str | None) -> None:

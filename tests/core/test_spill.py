@@ -1,6 +1,9 @@
 """Payloads and results over the backend's inline limit travel through storage, then vanish."""
 
 import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -80,3 +83,39 @@ def test_the_local_backend_spills_results_over_about_a_megabyte():
         spill_dir = ex._spill.tempdir.name
         assert os.listdir(spill_dir) and not [  # the result was deleted once read
             name for _, _, files in os.walk(spill_dir) for name in files]
+
+
+CLIENT_KILLED_AFTER_SPILLING = """
+import sys
+from lambdaflow import LambdaExecutor
+
+def size(blob):
+    return len(blob)
+
+ex = LambdaExecutor(1)
+assert ex.submit(size, b"x" * 4_000_000).result(timeout=60) == 4_000_000  # spilled
+print(ex._spill.tempdir.name, flush=True)
+sys.stdin.read()  # blocks until the test kills this client
+"""
+
+
+def test_a_killed_clients_spill_directory_is_removed_by_the_next_job(tmp_path):
+    # A client killed with SIGKILL cannot clean up: its spill directory carries its pid,
+    # and the next local job that spills, seeing that pid gone, removes it.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    client = subprocess.Popen([sys.executable, "-c", CLIENT_KILLED_AFTER_SPILLING],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                              start_new_session=True)
+    try:
+        left = client.stdout.readline().decode().strip()
+    finally:
+        os.killpg(client.pid, signal.SIGKILL)
+        client.wait()
+        client.stdin.close()
+        client.stdout.close()
+    assert os.path.basename(left).startswith(f"lambdaflow-spill-{client.pid}-")
+    assert os.path.isdir(left)
+    subprocess.run([sys.executable, "-c", CLIENT_KILLED_AFTER_SPILLING.replace(
+        "sys.stdin.read()", "ex.shutdown()")], env=env, check=True, timeout=120,
+        stdout=subprocess.DEVNULL)
+    assert sorted(os.listdir(tmp_path)) == []
