@@ -14,7 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-from lambdaflow.locallambda.apierror import ApiError, invalid
+from lambdaflow.locallambda.apierror import invalid, validation_error
 
 ALIAS_NAME = re.compile(r"^(?!\d+$)[a-zA-Z0-9_-]{1,128}$")
 _VERSION = re.compile(r"^(\$LATEST|\d{1,1024})$")
@@ -51,19 +51,15 @@ class Alias:
 
 def validate_name(name: object) -> str:
     if not isinstance(name, str) or not ALIAS_NAME.match(name):
-        raise ApiError(400, "ValidationException",
-                       f"1 validation error detected: Value '{name}' at 'name' failed to "
-                       f"satisfy constraint: Member must satisfy regular expression pattern: "
-                       f"(?!^[0-9]+$)([a-zA-Z0-9-_]+)")
+        raise validation_error(name, "name", "Member must satisfy regular expression "
+                               "pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)")
     return name
 
 
 def validate_version(version: object) -> str:
     if not isinstance(version, str) or not _VERSION.match(version):
-        raise ApiError(400, "ValidationException",
-                       f"1 validation error detected: Value '{version}' at 'functionVersion' "
-                       f"failed to satisfy constraint: Member must satisfy regular expression "
-                       f"pattern: (\\$LATEST|[0-9]+)")
+        raise validation_error(version, "functionVersion", "Member must satisfy regular "
+                               "expression pattern: (\\$LATEST|[0-9]+)")
     return version
 
 
@@ -88,18 +84,16 @@ def validate_routing(routing: object, primary: str) -> dict[str, float]:
     for version, weight in weights.items():
         if not isinstance(weight, (int, float)) or isinstance(weight, bool) \
                 or not 0.0 <= weight <= 1.0:
-            raise ApiError(400, "ValidationException",
-                           f"1 validation error detected: Value '{{{version}={weight}}}' at "
-                           f"'routingConfig.additionalVersionWeights' failed to satisfy "
-                           f"constraint: Map value must satisfy constraint: [Member must have "
-                           f"value less than or equal to 1.0, Member must have value greater "
-                           f"than or equal to 0.0, Member must not be null]")
+            raise validation_error(
+                f"{{{version}={weight}}}", "routingConfig.additionalVersionWeights",
+                "Map value must satisfy constraint: [Member must have value less than or "
+                "equal to 1.0, Member must have value greater than or equal to 0.0, Member "
+                "must not be null]")
         if not (isinstance(version, str) and version.isdigit()):
-            raise ApiError(400, "ValidationException",
-                           f"1 validation error detected: Value '{{{version}={weight}}}' at "
-                           f"'routingConfig.additionalVersionWeights' failed to satisfy "
-                           f"constraint: Map keys must satisfy constraint: [Member must "
-                           f"satisfy regular expression pattern: [0-9]+]")
+            raise validation_error(
+                f"{{{version}={weight}}}", "routingConfig.additionalVersionWeights",
+                "Map keys must satisfy constraint: [Member must satisfy regular expression "
+                "pattern: [0-9]+]")
         if version == primary:
             raise invalid(f"Invalid function version {version}. Function version {version} "
                           f"is already included in routing configuration.")

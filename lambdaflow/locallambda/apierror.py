@@ -27,3 +27,11 @@ def not_found(kind: str, arn: str) -> ApiError:
 
 def invalid(message: str) -> ApiError:
     return ApiError(400, "InvalidParameterValueException", message)
+
+
+def validation_error(value: object, field: str, constraint: str) -> ApiError:
+    """What Lambda's request validation answers: ``1 validation error detected: Value 'V' at
+    'FIELD' failed to satisfy constraint: CONSTRAINT``."""
+    return ApiError(400, "ValidationException",
+                    f"1 validation error detected: Value '{value}' at '{field}' failed to "
+                    f"satisfy constraint: {constraint}")

@@ -33,7 +33,7 @@ from lambdaflow.lambda_limits import (
     MEMORY_MB, RESERVED_ENV, RUNTIMES, TIMEOUT_S,
 )
 from lambdaflow.locallambda.aliases import Alias
-from lambdaflow.locallambda.apierror import ApiError, invalid, not_found
+from lambdaflow.locallambda.apierror import ApiError, invalid, not_found, validation_error
 
 ACCOUNT_ID = "123456789012"
 SETTLE_SECONDS = 1.0   # how long a function stays Pending/InProgress when nobody reads it
@@ -63,10 +63,8 @@ def parse_name(ref: str) -> tuple[str, str | None]:
             return match.group(1), match.group(2)
     name, _, qualifier = ref.partition(":")
     if not FUNCTION_NAME.match(name):
-        raise ApiError(400, "ValidationException",
-                       f"1 validation error detected: Value '{ref}' at 'functionName' failed "
-                       f"to satisfy constraint: Member must be a function name or ARN "
-                       f"([a-zA-Z0-9-_], 1 to 64 characters)")
+        raise validation_error(ref, "functionName", "Member must be a function name or ARN "
+                               "([a-zA-Z0-9-_], 1 to 64 characters)")
     return name, qualifier or None
 
 
@@ -86,10 +84,8 @@ def qualify(ref: str, qualifier: str | None) -> str:
 
 def check_qualifier(qualifier: str) -> None:
     if not _QUALIFIER.match(qualifier):
-        raise ApiError(400, "ValidationException",
-                       f"1 validation error detected: Value '{qualifier}' at 'qualifier' failed "
-                       f"to satisfy constraint: Member must satisfy regular expression pattern: "
-                       f"(|[a-zA-Z0-9$_-]+)")
+        raise validation_error(qualifier, "qualifier", "Member must satisfy regular "
+                               "expression pattern: (|[a-zA-Z0-9$_-]+)")
 
 
 def not_latest() -> ApiError:
@@ -645,9 +641,7 @@ class FunctionStore:
         """Tags address functions by ARN."""
         match = _ARN_NAME.match(arn)
         if not match:
-            raise ApiError(400, "ValidationException",
-                           f"1 validation error detected: Value '{arn}' at 'resource' "
-                           f"failed to satisfy constraint: Member must be a function ARN")
+            raise validation_error(arn, "resource", "Member must be a function ARN")
         return self.resolve(match.group(1))[0]
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from lambdaflow.lambda_limits import EVENT_PAYLOAD, MAX_UNZIPPED, MAX_ZIPPED, SYNC_PAYLOAD
 from lambdaflow.locallambda import aliases
-from lambdaflow.locallambda.apierror import ApiError, invalid
+from lambdaflow.locallambda.apierror import ApiError, invalid, validation_error
 from lambdaflow.locallambda.auth import Keyring
 from lambdaflow.locallambda.functions import (
     LATEST, Function, FunctionStore, Version, check_qualifier, decode_zip, extract,
@@ -197,10 +197,8 @@ class LambdaService:
     def list_functions(self, marker: str | None, max_items: str | None,
                        function_version: str | None = None) -> dict:
         if function_version not in (None, "ALL"):
-            raise ApiError(400, "ValidationException",
-                           f"1 validation error detected: Value '{function_version}' at "
-                           f"'functionVersion' failed to satisfy constraint: Member must "
-                           f"satisfy enum value set: [ALL]")
+            raise validation_error(function_version, "functionVersion",
+                                   "Member must satisfy enum value set: [ALL]")
         functions = self.store.all()
         for function in functions:
             function.settle()
