@@ -18,7 +18,6 @@ from lambdaflow import LambdaExecutor, storage
 from lambdaflow.shell import Pipeline, StageFailed
 from lambdaflow.shell.plan import make_plan
 from lambdaflow.shell import streaming
-from lambdaflow.testing.commands import stateless_command
 
 from .conftest import ORACLE_ENV, random_text
 
@@ -172,16 +171,12 @@ def test_at_most_the_window_of_chunks_is_in_scratch(tmp_path, shell_executor):
 
 
 @pytest.fixture
-def failing(tmp_path):
-    """A stateless stand-in that crashes its worker on a chunk holding KILL."""
-    bin_dir, notes = stateless_command(
-        tmp_path / "killer", "killworker",
-        "#!/usr/bin/env python3\nimport os, signal, sys\n"
-        "data = sys.stdin.buffer.read()\n"
-        "if b'KILL' in data:\n    os.kill(os.getppid(), signal.SIGKILL)\n"
-        "sys.stdout.buffer.write(data)\n")
-    return {**ENV, "PATH": f"{bin_dir}:{os.environ['PATH']}",
-            "LAMBDAFLOW_SHELL_ANNOTATIONS": str(notes)}
+def failing(killer):
+    """The environment of `killer` (conftest): a stateless stand-in that crashes its worker
+    on a chunk holding KILL."""
+    path, notes = killer
+    return {**ENV, "PATH": f"{os.path.dirname(path)}:{os.environ['PATH']}",
+            "LAMBDAFLOW_SHELL_ANNOTATIONS": notes}
 
 
 @pytest.mark.parametrize("text", ["killworker | sort", "killworker"])
@@ -267,12 +262,7 @@ def test_ctrl_c_or_sigterm_mid_stream_removes_scratch(sig, status, tmp_path):
          str(scratch), "sort"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, env=ENV)
     try:
-        run.stdin.write(TEXT[:3 * CHUNK])
-        run.stdin.flush()
-        deadline = time.monotonic() + 60
-        while not _chunks_under(scratch) and time.monotonic() < deadline:
-            time.sleep(0.01)  # waiting for the run to have written a chunk
-        assert _chunks_under(scratch)
+        _feed_until_a_chunk_is_written(run, scratch)
         run.send_signal(sig)    # stdin still open: the run is mid-stream
         assert run.wait(timeout=30) == status, run.stderr.read()
     finally:
@@ -293,12 +283,7 @@ def test_what_a_sigkilled_run_left_is_swept_by_the_next(where, tmp_path):
     run = subprocess.Popen([*sh, "sort"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     try:
-        run.stdin.write(TEXT[:3 * CHUNK])
-        run.stdin.flush()
-        deadline = time.monotonic() + 60
-        while not _chunks_under(base) and time.monotonic() < deadline:
-            time.sleep(0.01)  # waiting for the run to have written a chunk
-        assert _chunks_under(base)
+        _feed_until_a_chunk_is_written(run, base)
     finally:
         os.killpg(run.pid, signal.SIGKILL)  # the coordinator and its workers, no clean-up
         run.wait()
@@ -309,6 +294,17 @@ def test_what_a_sigkilled_run_left_is_swept_by_the_next(where, tmp_path):
                           timeout=60)
     assert (proc.stdout, proc.returncode) == (b"2\n", 0)
     assert _scratch_dirs(base) == []
+
+
+def _feed_until_a_chunk_is_written(run, base) -> None:
+    """Write three chunks' worth into `run`'s stdin (left open: the run stays mid-stream)
+    and wait until a chunk of it is in scratch under `base`."""
+    run.stdin.write(TEXT[:3 * CHUNK])
+    run.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not _chunks_under(base) and time.monotonic() < deadline:
+        time.sleep(0.01)  # waiting for the run to have written a chunk
+    assert _chunks_under(base)
 
 
 def _scratch_dirs(base) -> list[str]:
